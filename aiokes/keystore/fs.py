@@ -1,0 +1,239 @@
+"""The fs keystore: one file per key in a directory, interchangeable with KES's ``fs`` keystore.
+
+The file name is the key name and the file content is exactly the record bytes, so KES and
+aiokes can take turns on the same directory. Unlike KES, a create can never leave a truncated
+record behind: the record is written and fsynced under a temporary name first, then given its
+real name with ``link(2)``, which fails instead of replacing an existing file (``rename(2)``
+would silently overwrite a key created in the meantime, by us or by another process).
+
+Temporary files start with ``.``, a character no key name may contain, so ones left behind by
+a crash are never listed or read; they are harmless and deliberately not swept, because another
+worker process sharing the directory may be halfway through a create.
+
+POSIX only. Every blocking call runs in a worker thread via :func:`asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import secrets
+import stat
+import time
+from pathlib import Path
+
+from aiokes.errors import KeyExists, KeyNotFound, KeystoreError, KeystoreUnreachable
+from aiokes.keystore import KeystoreState, Page, paginate
+
+__all__ = ["MAX_RECORD_SIZE", "FSKeystore"]
+
+# KES reads at most 1 MiB of a key file; we refuse to write what we could not read back.
+MAX_RECORD_SIZE = 1 << 20
+# NAME_MAX of Linux and of every common filesystem.
+_MAX_NAME_BYTES = 255
+# '.' covers '.', '..' and our temporary files; the separators and NUL cover path tricks.
+_FORBIDDEN_CHARACTERS = frozenset("/\\\x00.")
+_TEMP_PREFIX = ".aiokes-"
+_DIRECTORY_MODE = 0o700
+_FILE_MODE = 0o600
+_SHOWN_NAME_LENGTH = 64
+
+
+class FSKeystore:
+    """A :class:`~aiokes.keystore.Keystore` over a directory of key files."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._dir = Path(path)
+
+    @property
+    def path(self) -> Path:
+        """The key directory."""
+        return self._dir
+
+    async def open(self) -> None:
+        """Create the directory if missing (mode 0700) and check that it is usable."""
+        await asyncio.to_thread(self._open_sync)
+
+    async def create(self, name: str, value: bytes) -> None:
+        path = self._key_path(name)
+        if len(value) > MAX_RECORD_SIZE:
+            raise KeystoreError(
+                f"fs keystore: record for key {_show(name)} is {len(value)} bytes; "
+                f"at most {MAX_RECORD_SIZE} bytes can be read back"
+            )
+        await asyncio.to_thread(self._create_sync, path, value)
+
+    async def get(self, name: str) -> bytes:
+        return await asyncio.to_thread(_read_record, self._key_path(name))
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(self._delete_sync, self._key_path(name))
+
+    async def list(self, prefix: str, limit: int = -1) -> Page:
+        names = await asyncio.to_thread(_key_names, self._dir)
+        return paginate(names, prefix, limit)
+
+    async def status(self) -> KeystoreState:
+        started = time.perf_counter()
+        problem = await asyncio.to_thread(_directory_problem, self._dir)
+        if problem is not None:
+            raise KeystoreUnreachable(f"fs keystore: {problem}")
+        return KeystoreState(latency=time.perf_counter() - started)
+
+    async def close(self) -> None:
+        """Nothing to release: no file stays open between operations."""
+
+    def _key_path(self, name: str) -> Path:
+        reason = _invalid_name_reason(name)
+        if reason is not None:
+            raise KeystoreError(f"fs keystore: invalid key name {_show(name)}: {reason}")
+        return self._dir / name
+
+    def _open_sync(self) -> None:
+        try:
+            self._dir.mkdir(mode=_DIRECTORY_MODE, parents=True, exist_ok=True)
+        except FileExistsError:
+            pass  # something that is not a directory; reported precisely below
+        except OSError as exc:
+            raise _io_error("create directory", self._dir, exc) from exc
+        problem = _directory_problem(self._dir)
+        if problem is not None:
+            raise KeystoreError(f"fs keystore: {problem}")
+
+    def _create_sync(self, path: Path, value: bytes) -> None:
+        temp = self._write_temp_file(value)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            raise KeyExists() from None
+        except OSError as exc:
+            raise _io_error("create key file", path, exc) from exc
+        finally:
+            _remove_quietly(temp)
+        self._sync_directory()
+
+    def _write_temp_file(self, value: bytes) -> Path:
+        temp = self._dir / f"{_TEMP_PREFIX}{secrets.token_hex(8)}.tmp"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        except OSError as exc:
+            raise _io_error("create temporary file", temp, exc) from exc
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(value)
+                file.flush()
+                os.fsync(file.fileno())
+        except OSError as exc:
+            _remove_quietly(temp)
+            raise _io_error("write temporary file", temp, exc) from exc
+        return temp
+
+    def _delete_sync(self, path: Path) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            raise KeyNotFound() from None
+        except OSError as exc:
+            raise _io_error("delete key file", path, exc) from exc
+        self._sync_directory()
+
+    def _sync_directory(self) -> None:
+        """Make a new or removed directory entry durable, not just the file's data."""
+        try:
+            fd = os.open(self._dir, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise _io_error("sync directory", self._dir, exc) from exc
+
+
+def _key_names(directory: Path) -> list[str]:
+    try:
+        with os.scandir(directory) as entries:
+            # The name test comes first: it skips temporary files without a stat call.
+            return [
+                entry.name
+                for entry in entries
+                if _invalid_name_reason(entry.name) is None and entry.is_file()
+            ]
+    except OSError as exc:
+        raise _io_error("list directory", directory, exc) from exc
+
+
+def _read_record(path: Path) -> bytes:
+    try:
+        # O_NONBLOCK: a FIFO planted in the directory must not hang a worker thread.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise KeyNotFound() from None
+    except OSError as exc:
+        raise _io_error("open key file", path, exc) from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise KeystoreError(f"fs keystore: key file {str(path)!r} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            record = file.read(MAX_RECORD_SIZE + 1)
+    except OSError as exc:
+        raise _io_error("read key file", path, exc) from exc
+    finally:
+        os.close(fd)
+    if len(record) > MAX_RECORD_SIZE:
+        raise KeystoreError(
+            f"fs keystore: key file {str(path)!r} is larger than {MAX_RECORD_SIZE} bytes"
+        )
+    return record
+
+
+def _directory_problem(path: Path) -> str | None:
+    """Why ``path`` cannot serve as the key directory, or ``None`` if it can."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot access directory {str(path)!r}: {_describe(exc)}"
+    if not stat.S_ISDIR(mode):
+        return f"{str(path)!r} is not a directory"
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        return f"directory {str(path)!r} is not readable and writable by this process"
+    return None
+
+
+def _invalid_name_reason(name: str) -> str | None:
+    """Why ``name`` cannot be a key file name, or ``None`` if it can."""
+    if not name:
+        return "it is empty"
+    forbidden = _FORBIDDEN_CHARACTERS.intersection(name)
+    if forbidden:
+        return f"it contains {', '.join(repr(c) for c in sorted(forbidden))}"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "it is not valid Unicode text"
+    if size > _MAX_NAME_BYTES:
+        return f"it is {size} bytes long; at most {_MAX_NAME_BYTES} are allowed"
+    return None
+
+
+def _show(name: str) -> str:
+    """``repr`` of a name, cut short so that a huge name cannot flood the error log."""
+    if len(name) <= _SHOWN_NAME_LENGTH:
+        return repr(name)
+    return f"{name[:_SHOWN_NAME_LENGTH]!r}... ({len(name)} characters)"
+
+
+def _describe(exc: OSError) -> str:
+    code = errno.errorcode.get(exc.errno or 0, f"errno {exc.errno}")
+    return f"{exc.strerror or exc} ({code})"
+
+
+def _io_error(action: str, path: Path, exc: OSError) -> KeystoreError:
+    return KeystoreError(f"fs keystore: cannot {action} {str(path)!r}: {_describe(exc)}")
+
+
+def _remove_quietly(path: Path) -> None:
+    # A temporary file that cannot be removed is harmless: its name is not a key name.
+    with contextlib.suppress(OSError):
+        os.unlink(path)
