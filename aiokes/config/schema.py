@@ -1,0 +1,214 @@
+"""The validated server configuration: frozen dataclasses, one per section of the file.
+
+Everything here is already checked and typed (durations in seconds, log levels as Python
+:mod:`logging` levels); :func:`aiokes.config.load_config` builds these from the YAML file.
+The keystore sections know how to :meth:`connect` to their backend, importing it lazily so
+that the Azure SDK stays an optional extra.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from aiokes.keystore import Keystore
+
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "DEFAULT_PROXY_HEADER",
+    "ROUTE_PATHS",
+    "APIRouteConfig",
+    "AzureKeyVaultConfig",
+    "CacheConfig",
+    "FSKeystoreConfig",
+    "KeystoreConfig",
+    "LogConfig",
+    "MemoryKeystoreConfig",
+    "PolicyConfig",
+    "ServerConfig",
+    "TLSConfig",
+]
+
+DEFAULT_ADDRESS = "0.0.0.0:7373"  # KES listens on every interface by default
+DEFAULT_PROXY_HEADER = "X-Tls-Client-Cert"
+
+# Every route path an ``api:`` entry may name: KES HEAD's routes plus the LEGACY bulk decrypt.
+# Subtree routes end in "/" exactly as in KES (``/v1/key/create/``).
+ROUTE_PATHS: tuple[str, ...] = (
+    "/version",
+    "/v1/ready",
+    "/v1/status",
+    "/v1/metrics",
+    "/v1/api",
+    "/v1/key/create/",
+    "/v1/key/import/",
+    "/v1/key/describe/",
+    "/v1/key/list/",
+    "/v1/key/delete/",
+    "/v1/key/generate/",
+    "/v1/key/encrypt/",
+    "/v1/key/decrypt/",
+    "/v1/key/hmac/",
+    "/v1/key/bulk/decrypt/",
+    "/v1/policy/describe/",
+    "/v1/policy/read/",
+    "/v1/policy/list/",
+    "/v1/identity/describe/",
+    "/v1/identity/list/",
+    "/v1/identity/self/describe",
+    "/v1/log/error",
+    "/v1/log/audit",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TLSConfig:
+    """``tls:`` — the server certificate and how client certificates are checked."""
+
+    key_file: str
+    cert_file: str
+    password: str = field(default="", repr=False)  # decrypts an encrypted PEM private key
+    verify_client_certs: bool = False  # tls.auth: on
+    ca_path: str = ""  # file or directory of extra CAs for client verification
+    proxy_identities: tuple[str, ...] = ()
+    proxy_header: str = DEFAULT_PROXY_HEADER
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyConfig:
+    """One entry of ``policy:``: path patterns and the identities the policy applies to."""
+
+    name: str
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    identities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheConfig:
+    """``cache:`` — key cache expiry (seconds; 0 disables that expiry) and size bound."""
+
+    expiry_any: float = 300.0
+    expiry_unused: float = 30.0
+    expiry_offline: float = 0.0
+    max_keys: int = 100_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class APIRouteConfig:
+    """One entry of ``api:``; ``timeout=None`` keeps the route's default timeout."""
+
+    skip_auth: bool = False
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogConfig:
+    """``log:`` — Python logging levels (``None`` = off) and optional log files."""
+
+    error_level: int | None = logging.INFO
+    audit_level: int | None = logging.INFO
+    audit_file: str = ""  # "" = standard output
+    error_file: str = ""  # "" = standard error
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryKeystoreConfig:
+    """The in-memory keystore of ``aiokes server --dev``; not reachable from a config file."""
+
+    async def connect(self) -> Keystore:
+        from aiokes.keystore.memory import MemoryKeystore
+
+        return MemoryKeystore()
+
+    def describe(self) -> str:
+        return "In-memory"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FSKeystoreConfig:
+    """``keystore.fs`` — one file per key in ``path``, compatible with KES's fs keystore."""
+
+    path: str
+
+    async def connect(self) -> Keystore:
+        from aiokes.keystore.fs import FSKeystore
+
+        keystore = FSKeystore(self.path)
+        await keystore.open()
+        return keystore
+
+    def describe(self) -> str:
+        return f"Filesystem: {self.path}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AzureKeyVaultConfig:
+    """``keystore.azure.keyvault`` — secrets in an Azure Key Vault.
+
+    Authentication: client credentials when ``client_secret`` is set, the user-assigned
+    managed identity ``managed_identity_client_id`` when that is set, else Azure's
+    DefaultAzureCredential chain. ``api_version`` to ``ca_file`` are aiokes extensions
+    (``docs/config.md``).
+    """
+
+    endpoint: str
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    managed_identity_client_id: str = ""
+    api_version: str = "7.5"
+    timeout: float = 10.0  # seconds per HTTP request to Key Vault
+    max_retries: int = 4
+    retry_max_delay: float = 8.0  # seconds, the cap of the exponential back-off
+    authority_host: str = ""  # "" = Azure public cloud (login.microsoftonline.com)
+    ca_file: str = ""  # extra CA bundle: private endpoints, emulators
+
+    async def connect(self) -> Keystore:
+        from aiokes.keystore.azure import AzureKeyVaultKeystore
+
+        keystore = AzureKeyVaultKeystore(
+            self.endpoint,
+            tenant_id=self.tenant_id,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            managed_identity_client_id=self.managed_identity_client_id,
+            api_version=self.api_version,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            retry_max_delay=self.retry_max_delay,
+            authority_host=self.authority_host,
+            ca_file=self.ca_file,
+        )
+        await keystore.open()
+        return keystore
+
+    def describe(self) -> str:
+        return f"Azure KeyVault: {self.endpoint}"
+
+
+KeystoreConfig: TypeAlias = MemoryKeystoreConfig | FSKeystoreConfig | AzureKeyVaultConfig
+
+
+def _no_routes() -> Mapping[str, APIRouteConfig]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    """A whole server config file, validated."""
+
+    file: str  # where it was read from, for SIGHUP reloads and messages
+    address: str = DEFAULT_ADDRESS
+    admin_identity: str  # any value; one that is not 64 hex characters disables the admin
+    tls: TLSConfig
+    policies: tuple[PolicyConfig, ...] = ()
+    cache: CacheConfig = CacheConfig()
+    api: Mapping[str, APIRouteConfig] = field(default_factory=_no_routes)  # read-only
+    log: LogConfig = LogConfig()
+    keys: tuple[str, ...] = ()  # key names created at start-up if missing
+    keystore: KeystoreConfig
