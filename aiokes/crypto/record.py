@@ -19,8 +19,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from aiokes.crypto import _protobuf as pb
-from aiokes.crypto._gocompat import (
+from aiokes._gocompat import (
     NANOS_PER_SECOND,
     UNIX_EPOCH,
     b64decode_std,
@@ -30,6 +29,7 @@ from aiokes.crypto._gocompat import (
     load_json_object,
     parse_rfc3339,
 )
+from aiokes.crypto import _protobuf as pb
 from aiokes.crypto.cipher import Cipher, parse_cipher
 from aiokes.crypto.secret_key import KEY_SIZE, SecretKey
 from aiokes.errors import HMACNotSupported, InvalidKeyRecord
