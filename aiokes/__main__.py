@@ -1,0 +1,3 @@
+from aiokes.cli import main
+
+main()

@@ -1,0 +1,37 @@
+"""What a handler receives: the request, the state snapshot it runs on, and who is asking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from aiokes.log import LogStream
+from aiokes.metrics import Metrics
+
+if TYPE_CHECKING:
+    from aiokes.api.routes import Route
+    from aiokes.state import ServerState
+
+__all__ = ["Call", "Services"]
+
+
+@dataclass(slots=True)
+class Services:
+    """What lives as long as the process, across reloads: metrics and the log streams."""
+
+    metrics: Metrics = field(default_factory=Metrics)
+    audit_stream: LogStream = field(default_factory=LogStream)
+    error_stream: LogStream = field(default_factory=LogStream)
+
+
+@dataclass(slots=True)
+class Call:
+    request: web.BaseRequest
+    state: ServerState
+    services: Services
+    route: Route
+    identity: str  # "" when the route needs none and the client sent no certificate
+    resource: str  # the part of the path after a subtree route's prefix
+    body: bytes

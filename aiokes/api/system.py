@@ -1,0 +1,109 @@
+"""Handlers of the system routes: version, status, readiness, metrics, the API list, log streams."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from typing import Any
+
+from aiohttp import web
+
+from aiokes.__about__ import __version__
+from aiokes.api.call import Call
+from aiokes.api.wire import empty_response, json_response
+from aiokes.errors import APIError, KeystoreError, KeystoreUnreachable
+from aiokes.log import LogStream
+from aiokes.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from aiokes.metrics import resident_bytes, usable_cpus
+
+__all__ = ["api", "audit_log", "error_log", "metrics", "ready", "status", "version"]
+
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+
+
+async def version(call: Call) -> web.StreamResponse:
+    return json_response({"version": __version__, "commit": ""})
+
+
+async def status(call: Call) -> web.StreamResponse:
+    """Always 200, even when the keystore is down. An unreachable keystore is reported with
+    both flags: kms-go rejects ``keystore_unreachable`` without ``keystore_unavailable``."""
+    reply: dict[str, Any] = {
+        "version": __version__,
+        "os": sys.platform,
+        "arch": _GO_ARCH.get(platform.machine(), platform.machine()),
+        "uptime": round(time.monotonic() - call.services.metrics.started),
+        "num_cpu": os.cpu_count() or 1,
+        "num_cpu_used": usable_cpus(),
+        "mem_heap_used": resident_bytes(),
+        "mem_stack_used": 0,
+    }
+    try:
+        state = await call.state.keys.status()
+        reply["keystore_latency"] = max(1, round(state.latency * 1000))
+    except KeystoreError:
+        reply["keystore_unavailable"] = True
+        reply["keystore_unreachable"] = True
+    reply["cache"] = _cache_stats(call)
+    return json_response(reply)
+
+
+async def ready(call: Call) -> web.StreamResponse:
+    try:
+        await call.state.keys.status()
+    except KeystoreUnreachable:
+        raise APIError("key store is not reachable", status=504) from None
+    except KeystoreError:
+        raise APIError("key store is unavailable", status=502) from None
+    return empty_response()
+
+
+async def metrics(call: Call) -> web.StreamResponse:
+    text = call.services.metrics.render()
+    return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+async def api(call: Call) -> web.StreamResponse:
+    routes = [
+        {
+            "method": route.method,
+            "path": route.path,
+            "max_body": route.max_body,
+            "timeout": int(route.timeout),
+        }
+        for route in call.state.routes.routes
+    ]
+    return json_response(routes)
+
+
+async def audit_log(call: Call) -> web.StreamResponse:
+    return await _stream(call, call.services.audit_stream)
+
+
+async def error_log(call: Call) -> web.StreamResponse:
+    return await _stream(call, call.services.error_stream)
+
+
+async def _stream(call: Call, stream: LogStream) -> web.StreamResponse:
+    """ndjson, one event per line, flushed per event, until the client goes away."""
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(call.request)
+    async for event in stream.subscribe():
+        line = json.dumps(event, separators=(",", ":")) + "\n"
+        await response.write(line.encode())
+    return response
+
+
+def _cache_stats(call: Call) -> dict[str, Any]:
+    stats = call.state.keys.stats()
+    return {
+        "entries": stats.entries,
+        "hits": stats.hits,
+        "misses": stats.misses,
+        "evictions": stats.evictions,
+        "keystore_reads": stats.keystore_reads,
+        "offline": stats.offline,
+    }

@@ -1,0 +1,25 @@
+"""Keep key material out of swap with ``mlockall`` (Linux), as KES does at start-up."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+__all__ = ["lock_memory"]
+
+_MCL_CURRENT = 1
+_MCL_FUTURE = 2
+
+
+def lock_memory() -> str | None:
+    """Lock current and future pages. Returns ``None`` on success, else why it failed
+    (typically: no CAP_IPC_LOCK, or RLIMIT_MEMLOCK too small)."""
+    if not sys.platform.startswith("linux"):
+        return "mlockall is only supported on Linux"
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) == 0:
+        return None
+    errno = ctypes.get_errno()
+    return f"{os.strerror(errno)} (grant CAP_IPC_LOCK or raise LimitMEMLOCK)"

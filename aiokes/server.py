@@ -1,0 +1,226 @@
+"""The server process: listener, TLS, state snapshot, reload and graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+import ssl
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from aiokes.api import default_routes
+from aiokes.api.call import Services
+from aiokes.api.dispatch import Dispatcher
+from aiokes.config import ServerConfig, load_config
+from aiokes.errors import AiokesError
+from aiokes.log import configure_logging, error_logger
+from aiokes.state import ServerState, build_state
+from aiokes.tls import server_context
+
+__all__ = ["Server", "parse_address"]
+
+KEEPALIVE_TIMEOUT = 90.0  # KES's idle timeout
+SHUTDOWN_TIMEOUT = 10.0  # in-flight requests get this long to finish on SIGTERM
+RETIRE_TIMEOUT = 15.0  # KES's default route timeout: no request runs longer on an old state
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    host: str
+    port: int
+
+
+def parse_address(text: str) -> Address:
+    """``[ip]:port`` as KES takes it: ``:7373``, ``0.0.0.0:7373``, ``[::1]:7373``, ``host:7373``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise AiokesError(f"invalid listen address '{text}': expected [ip]:port")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - KES listens on all interfaces by default
+    return Address(host, int(port))
+
+
+def listen_socket(address: Address, *, reuse_port: bool = False) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((address.host, address.port))
+    except OSError as exc:
+        sock.close()
+        raise AiokesError(
+            f"cannot listen on {address.host}:{address.port}: {exc.strerror}"
+        ) from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def tls_context(config: ServerConfig) -> ssl.SSLContext:
+    tls = config.tls
+    # Any skip_auth route relaxes "require a certificate" to "request one" (KES does the same),
+    # so that e.g. a Kubernetes probe without a certificate reaches /v1/ready.
+    require = not any(api.skip_auth for api in config.api.values())
+    return server_context(
+        tls.cert_file,
+        tls.key_file,
+        password=tls.password,
+        verify_client_certs=tls.verify_client_certs,
+        ca_path=tls.ca_path,
+        require_client_cert=require,
+    )
+
+
+class Server:
+    """One serving process. ``start`` listens, ``reload`` swaps the state, ``stop`` drains."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        address: str | None = None,
+        sock: socket.socket | None = None,
+        services: Services | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.config = config
+        self.address = parse_address(address or config.address)
+        self.services = services or Services()
+        self._sock = sock
+        self._port = self.address.port
+        self._ssl_context = ssl_context
+        self._runner: web.ServerRunner | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._reload_lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    @property
+    def state(self) -> ServerState:
+        assert self._dispatcher is not None, "server not started"
+        return self._dispatcher.state
+
+    @property
+    def port(self) -> int:
+        """The port actually listened on (useful with port 0)."""
+        return self._port
+
+    async def start(self) -> None:
+        self._configure_logging(self.config)
+        if self._ssl_context is None:
+            self._ssl_context = tls_context(self.config)
+        state = await build_state(self.config, default_routes())
+        self._dispatcher = Dispatcher(state, self.services)
+        server = web.Server(self._dispatcher, keepalive_timeout=KEEPALIVE_TIMEOUT, access_log=None)
+        self._runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT)
+        await self._runner.setup()
+        if self._sock is None:
+            self._sock = listen_socket(self.address)
+        self._port = int(self._sock.getsockname()[1])
+        with warnings.catch_warnings():
+            # aiohttp's SockSite always forwards its default shutdown_timeout and then warns
+            # about it; ours is set on the runner, where it belongs.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context)
+        await site.start()
+
+    async def reload(self, config: ServerConfig | None = None) -> None:
+        """Re-read the config file and swap state atomically; on any error keep the old state.
+
+        In-flight requests finish on the snapshot they started with; the old keystore and cache
+        are closed once the new ones serve.
+        """
+        async with self._reload_lock:
+            try:
+                config = config or load_config(self.config.file)
+                state = await build_state(config, default_routes())
+            except (AiokesError, OSError) as exc:
+                error_logger.error("reload failed, still serving the previous config: %s", exc)
+                return
+            if config.tls != self.config.tls:
+                self._reload_certificate(config)
+            old = self.state
+            assert self._dispatcher is not None
+            self._dispatcher.state = state
+            self.config = config
+            self._configure_logging(config)
+            error_logger.info("reloaded the config file '%s'", config.file)
+            retiring = asyncio.create_task(self._retire(old))
+            self._retiring.add(retiring)
+            retiring.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, old: ServerState) -> None:
+        """Close a replaced state once the requests still running on it are done (bounded by
+        the longest route timeout, after which they would have been answered anyway)."""
+        try:
+            async with asyncio.timeout(RETIRE_TIMEOUT):
+                await old.activity.wait_idle()
+        except TimeoutError:
+            error_logger.warning(
+                "closing the previous keystore with %d requests still running on it",
+                old.activity.running,
+            )
+        await old.aclose()
+
+    def _reload_certificate(self, config: ServerConfig) -> None:
+        # New connections use the re-loaded certificate; the client-certificate mode is part of
+        # the listener and only changes with a restart.
+        assert self._ssl_context is not None
+        tls = config.tls
+        try:
+            self._ssl_context.load_cert_chain(tls.cert_file, tls.key_file, tls.password or None)
+        except (OSError, ssl.SSLError) as exc:
+            error_logger.error("reload: keeping the previous TLS certificate: %s", exc)
+
+    async def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (bounded), close the keystore."""
+        self.services.audit_stream.close()  # log streams never end on their own
+        self.services.error_stream.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
+        if self._dispatcher is not None:
+            await self._dispatcher.state.aclose()
+            self._dispatcher = None
+
+    async def serve_forever(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Start, handle SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) until stopped."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stopping.set)
+        loop.add_signal_handler(signal.SIGINT, stopping.set)
+        reloads: set[asyncio.Task[None]] = set()  # keep a reference until each finishes
+
+        def reload_in_background() -> None:
+            task = asyncio.create_task(self.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_in_background)
+        if on_ready is not None:
+            on_ready()
+        try:
+            await stopping.wait()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                with contextlib.suppress(ValueError, RuntimeError):
+                    loop.remove_signal_handler(signum)
+            await self.stop()
+
+    def _configure_logging(self, config: ServerConfig) -> None:
+        log = config.log
+        configure_logging(
+            error_level=log.error_level,
+            audit_level=log.audit_level,
+            error_stream=self.services.error_stream,
+            error_file=log.error_file,
+            audit_file=log.audit_file,
+        )

@@ -1,0 +1,121 @@
+"""The runtime snapshot a request works on, built from a config and swapped whole on reload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+from dataclasses import dataclass, field
+
+from aiokes.api.routes import RouteTable
+from aiokes.cache import CacheSettings, KeyCache
+from aiokes.config import ServerConfig
+from aiokes.crypto import KeyVersion, encode_key_version, generate_key_version, parse_key_version
+from aiokes.errors import KeyExists
+from aiokes.keystore import Keystore
+from aiokes.log import error_logger
+from aiokes.policy import Authorizer, Policy
+
+__all__ = ["ServerState", "build_state"]
+
+
+class Activity:
+    """Counts the requests running on one state, so a replaced state is closed only after
+    they finish."""
+
+    __slots__ = ("_idle", "running")
+
+    def __init__(self) -> None:
+        self.running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.running += 1
+        self._idle.clear()
+
+    def exit(self) -> None:
+        self.running -= 1
+        if self.running == 0:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Wait until no request runs on the state."""
+        await self._idle.wait()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerState:
+    config: ServerConfig
+    authorizer: Authorizer
+    keystore: Keystore
+    keys: KeyCache[KeyVersion]
+    routes: RouteTable
+    started_at: datetime.datetime
+    activity: Activity = field(default_factory=Activity)
+
+    async def aclose(self) -> None:
+        """Stop the cache's background jobs, then release the keystore."""
+        try:
+            await self.keys.aclose()
+        finally:
+            await self.keystore.close()
+
+
+async def build_state(
+    config: ServerConfig, routes: RouteTable, *, started_at: datetime.datetime | None = None
+) -> ServerState:
+    """Connect the keystore, start an empty cache and pre-create the configured keys."""
+    started_at = started_at or datetime.datetime.now(datetime.UTC)
+    keystore = await config.keystore.connect()
+    try:
+        keys: KeyCache[KeyVersion] = KeyCache(keystore, parse_key_version, _cache_settings(config))
+        await _create_configured_keys(config, keys)
+        await keys.start()
+    except BaseException:
+        await keystore.close()
+        raise
+    overrides = {path: (api.skip_auth, api.timeout) for path, api in config.api.items()}
+    return ServerState(
+        config=config,
+        authorizer=_authorizer(config, started_at),
+        keystore=keystore,
+        keys=keys,
+        routes=routes.configured(overrides),
+        started_at=started_at,
+    )
+
+
+def _cache_settings(config: ServerConfig) -> CacheSettings:
+    cache = config.cache
+    return CacheSettings(
+        expiry_any=cache.expiry_any,
+        expiry_unused=cache.expiry_unused,
+        expiry_offline=cache.expiry_offline,
+        max_keys=cache.max_keys,
+    )
+
+
+def _authorizer(config: ServerConfig, started_at: datetime.datetime) -> Authorizer:
+    policies = [
+        Policy(
+            name=policy.name,
+            allow=policy.allow,
+            deny=policy.deny,
+            created_at=started_at,
+            created_by=config.admin_identity,
+        )
+        for policy in config.policies
+    ]
+    assignments = {
+        identity: policy.name for policy in config.policies for identity in policy.identities
+    }
+    return Authorizer(config.admin_identity, policies, assignments)
+
+
+async def _create_configured_keys(config: ServerConfig, keys: KeyCache[KeyVersion]) -> None:
+    for name in config.keys:
+        record = encode_key_version(generate_key_version(config.admin_identity))
+        with contextlib.suppress(KeyExists):
+            await keys.create(name, record)
+            error_logger.info("created key '%s' from the config file", name)
