@@ -1,0 +1,34 @@
+"""The ``aiokes`` command: a drop-in for the ``kes`` binary (spec §9).
+
+Usage errors exit with 2, every other failure with 1 after one ``Error: …`` line on stderr.
+This package is the only place that ends the process (click's standalone mode does it).
+"""
+
+from __future__ import annotations
+
+import click
+
+from aiokes.__about__ import __version__
+from aiokes.cli.identity import identity
+from aiokes.cli.key import key
+from aiokes.cli.ls import ls
+from aiokes.cli.policy import policy
+from aiokes.cli.server import server
+from aiokes.cli.status import status
+
+__all__ = ["main"]
+
+
+@click.group("aiokes", context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-v", "--version", prog_name="aiokes")
+def main() -> None:
+    """aiokes: a KES-compatible key encryption service.
+
+    Client commands find the server and their credentials in KES's environment variables:
+    MINIO_KES_SERVER / KES_SERVER (default 127.0.0.1:7373), MINIO_KES_API_KEY / KES_API_KEY,
+    or KES_CLIENT_CERT and KES_CLIENT_KEY.
+    """
+
+
+for _command in (server, ls, key, policy, identity, status):
+    main.add_command(_command)

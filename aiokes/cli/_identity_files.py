@@ -1,0 +1,138 @@
+"""The files behind ``aiokes identity``: a new Ed25519 key with its self-signed certificate,
+and the identity (and API key) of an existing certificate or private-key file."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from aiokes.certificate import self_signed_certificate, write_certificate, write_private_key
+from aiokes.errors import AiokesError
+from aiokes.identity import APIKey, identity_of_certificate, identity_of_public_key
+
+__all__ = ["IdentityFiles", "Recognised", "create_identity_files", "parse_duration", "recognise"]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNIT = {
+    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityFiles:
+    key_file: str
+    cert_file: str
+    api_key: APIKey = field(repr=False)
+
+    @property
+    def identity(self) -> str:
+        return self.api_key.identity
+
+
+@dataclass(frozen=True, slots=True)
+class Recognised:
+    """What ``identity of`` found: always an identity, an API key for Ed25519 private keys."""
+
+    identity: str
+    api_key: APIKey | None = field(default=None, repr=False)
+
+
+def parse_duration(text: str) -> datetime.timedelta:
+    """A Go duration such as ``720h``, ``8760h`` or ``1h30m``; it must be positive."""
+    if not text or _DURATION_PART.sub("", text) != "":
+        raise ValueError(f"invalid duration '{text}' (examples: 720h, 8760h, 90m)")
+    seconds = sum(float(n) * _DURATION_UNIT[u] for n, u in _DURATION_PART.findall(text))
+    if seconds <= 0:
+        raise ValueError(f"invalid duration '{text}': it must be positive")
+    return datetime.timedelta(seconds=seconds)
+
+
+def create_identity_files(
+    key_file: str,
+    cert_file: str,
+    *,
+    subject: str | None,
+    ips: list[str],
+    dns_names: list[str],
+    validity: datetime.timedelta,
+    force: bool,
+    password: bytes | None = None,
+) -> IdentityFiles:
+    """Write a new Ed25519 private key (0600) and its self-signed certificate (client and
+    server auth). Existing files are replaced only with ``force``; on failure nothing new
+    is left behind."""
+    if Path(key_file).absolute() == Path(cert_file).absolute():
+        raise AiokesError("the private key and the certificate must be different files")
+    if not force:
+        _refuse_existing(key_file, "private key")
+        _refuse_existing(cert_file, "certificate")
+    key = ed25519.Ed25519PrivateKey.generate()
+    api_key = APIKey.from_private_key(key)
+    certificate = self_signed_certificate(
+        key,
+        common_name=subject or api_key.identity,
+        ips=ips,
+        dns_names=dns_names,
+        validity=validity,
+    )
+    _write(lambda: write_private_key(key_file, key, force=force, password=password), key_file)
+    try:
+        _write(lambda: write_certificate(cert_file, certificate, force=force), cert_file)
+    except AiokesError:
+        with contextlib.suppress(OSError):
+            Path(key_file).unlink()
+        raise
+    return IdentityFiles(key_file, cert_file, api_key)
+
+
+def recognise(argument: str) -> Recognised:
+    """The identity of a ``kes:v1:`` API key, a PEM certificate file or a private-key file."""
+    if argument.startswith("kes:v1:"):
+        try:
+            api_key = APIKey.parse(argument)
+        except ValueError as exc:
+            raise AiokesError(str(exc)) from None
+        return Recognised(api_key.identity)  # the caller has the key already
+    try:
+        data = Path(argument).read_bytes()
+    except OSError as exc:
+        raise AiokesError(f"cannot read '{argument}': {exc.strerror or exc}") from None
+    return _recognise_pem(argument, data)
+
+
+def _recognise_pem(name: str, data: bytes) -> Recognised:
+    with contextlib.suppress(ValueError):
+        return Recognised(identity_of_certificate(x509.load_pem_x509_certificates(data)[0]))
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise AiokesError(f"the private key in '{name}' is encrypted") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise AiokesError(f"'{name}' contains no valid PEM certificate or private key") from None
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        api_key = APIKey.from_private_key(key)
+        return Recognised(api_key.identity, api_key)
+    return Recognised(identity_of_public_key(key.public_key()))
+
+
+def _refuse_existing(path: str, what: str) -> None:
+    if Path(path).exists():
+        raise AiokesError(f"{what} '{path}' already exists. Use --force to overwrite it")
+
+
+def _write(write: Callable[[], None], path: str) -> None:
+    try:
+        write()
+    except FileExistsError:
+        raise AiokesError(f"'{path}' already exists. Use --force to overwrite it") from None
+    except OSError as exc:
+        raise AiokesError(f"cannot write '{path}': {exc.strerror or exc}") from None
