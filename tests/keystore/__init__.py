@@ -1,0 +1,1 @@
+"""Tests of the keystore backends; ``contract`` holds the suite every backend must pass."""
