@@ -12,7 +12,7 @@ import datetime
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -91,13 +91,16 @@ class LogStream:
 
 
 class _StreamHandler(logging.Handler):
-    """Forwards error-log records to the ``/v1/log/error`` subscribers as ``{"message": …}``."""
+    """Forwards error-log records to the ``/v1/log/error`` subscribers as ``{"message": …}``,
+    counting each (``kes_log_error_events``)."""
 
-    def __init__(self, stream: LogStream) -> None:
+    def __init__(self, stream: LogStream, count: Callable[[], None]) -> None:
         super().__init__()
         self._stream = stream
+        self._count = count
 
     def emit(self, record: logging.LogRecord) -> None:
+        self._count()
         if self._stream.active:
             self._stream.publish({"message": self.format(record)})
 
@@ -115,6 +118,7 @@ def configure_logging(
     error_level: int | None,
     audit_level: int | None,
     error_stream: LogStream,
+    count_error: Callable[[], None] = lambda: None,
     error_file: str = "",
     audit_file: str = "",
 ) -> None:
@@ -127,7 +131,7 @@ def configure_logging(
     error_logger.handlers[0].setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     )
-    forward = _StreamHandler(error_stream)
+    forward = _StreamHandler(error_stream, count_error)
     forward.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     error_logger.addHandler(forward)
     _reset(audit_logger, _handler(audit_file, sys.stdout), audit_level)

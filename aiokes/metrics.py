@@ -1,76 +1,141 @@
-"""Prometheus metrics under KES's names (spec §10.4).
+"""Prometheus metrics under KES's names (spec §10.4), aggregated over worker processes.
 
 Written by hand rather than with prometheus_client: KES's counters are named without the
 ``_total`` suffix that prometheus_client always appends to counters in the text format, and
-kms-go and MinIO look the families up by name. The set is small and fixed, and plain integers
-make counting on the hot path a dict increment.
+kms-go and MinIO look the families up by name.
+
+Each worker counts into its own row of a table of 64-bit integers in memory shared by all
+workers (an anonymous ``mmap`` created before forking), so counting stays a local array
+increment with no locks, and whichever worker answers ``/v1/metrics`` sums every row.
 """
 
 from __future__ import annotations
 
 import bisect
 import gc
+import mmap
 import os
 import resource
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
-__all__ = ["CONTENT_TYPE", "Metrics", "resident_bytes", "usable_cpus"]
+__all__ = ["CONTENT_TYPE", "Metrics", "MetricsTable", "resident_bytes", "usable_cpus"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 3.0, 5.0, 10.0)
+# Every status the server answers with; anything else is counted under its class's first code.
+_CODES = (200, 301, 400, 401, 403, 404, 405, 406, 409, 413, 500, 501, 502, 503, 504)
+_CODE_INDEX = {code: index for index, code in enumerate(_CODES)}
+_CACHE_FIELDS = ("hits", "misses", "evictions", "keystore_reads", "entries", "offline")
+
+# Row layout: status counts, histogram buckets, then single counters.
+_BUCKET_BASE = len(_CODES)
+_SUM_US = _BUCKET_BASE + len(_BUCKETS)  # response time sum in microseconds
+_COUNT = _SUM_US + 1
+_ACTIVE = _COUNT + 1
+_AUDIT_EVENTS = _ACTIVE + 1
+_ERROR_EVENTS = _AUDIT_EVENTS + 1
+_CACHE_BASE = _ERROR_EVENTS + 1
+_ROW = _CACHE_BASE + len(_CACHE_FIELDS)
 
 
-@dataclass(slots=True)
+class MetricsTable:
+    """The counters of ``workers`` processes; create it before forking to share it."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
+        self._memory = mmap.mmap(-1, workers * _ROW * 8)  # anonymous, MAP_SHARED
+        self._cells = memoryview(self._memory).cast("q")
+        self.started = time.monotonic()
+
+    def worker(self, index: int = 0) -> Metrics:
+        return Metrics(self, index)
+
+    def total(self, field: int) -> int:
+        cells = self._cells
+        return sum(cells[row * _ROW + field] for row in range(self.workers))
+
+
 class Metrics:
-    """Request metrics of one server process."""
+    """One worker's view: counts into its own row, renders the sum of all rows."""
 
-    started: float = field(default_factory=time.monotonic)
-    success: dict[int, int] = field(default_factory=dict)  # status -> count (2xx)
-    error: dict[int, int] = field(default_factory=dict)  # 4xx
-    failure: dict[int, int] = field(default_factory=dict)  # 5xx
-    active: int = 0
-    buckets: list[int] = field(default_factory=lambda: [0] * len(_BUCKETS))
-    duration_sum: float = 0.0
-    duration_count: int = 0
-    audit_events: int = 0
-    error_events: int = 0
+    __slots__ = ("_base", "_cells", "started", "table")
+
+    def __init__(self, table: MetricsTable | None = None, index: int = 0) -> None:
+        self.table = table or MetricsTable()
+        self._cells = self.table._cells
+        self._base = index * _ROW
+        self.started = self.table.started
 
     def observe(self, status: int, duration: float) -> None:
-        family = self.success if status < 400 else self.error if status < 500 else self.failure
-        family[status] = family.get(status, 0) + 1
-        index = bisect.bisect_left(_BUCKETS, duration)
-        if index < len(self.buckets):
-            self.buckets[index] += 1
-        self.duration_sum += duration
-        self.duration_count += 1
+        cells, base = self._cells, self._base
+        cells[base + _code_index(status)] += 1
+        bucket = bisect.bisect_left(_BUCKETS, duration)
+        if bucket < len(_BUCKETS):
+            cells[base + _BUCKET_BASE + bucket] += 1
+        cells[base + _SUM_US] += int(duration * 1e6)
+        cells[base + _COUNT] += 1
 
-    def render(self, extra: Iterable[str] = ()) -> str:
+    def request_started(self) -> None:
+        self._cells[self._base + _ACTIVE] += 1
+
+    def request_finished(self) -> None:
+        self._cells[self._base + _ACTIVE] -= 1
+
+    def audit_event(self) -> None:
+        self._cells[self._base + _AUDIT_EVENTS] += 1
+
+    def error_event(self) -> None:
+        self._cells[self._base + _ERROR_EVENTS] += 1
+
+    def publish_cache(self, **values: int) -> None:
+        """Store this worker's cache counters (``hits=…``, see ``_CACHE_FIELDS``)."""
+        for offset, name in enumerate(_CACHE_FIELDS):
+            self._cells[self._base + _CACHE_BASE + offset] = int(values.get(name, 0))
+
+    def value(self, name: str) -> int:
+        """A counter summed over all workers, by name (tests, ``/v1/status``)."""
+        return self.table.total(_FIELD_NAMES[name])
+
+    def render(self) -> str:
+        total = self.table.total
         lines: list[str] = []
-        _counter(lines, "kes_http_request_success", _HELP_SUCCESS, self.success)
-        _counter(lines, "kes_http_request_error", _HELP_ERROR, self.error)
-        _counter(lines, "kes_http_request_failure", _HELP_FAILURE, self.failure)
-        _gauge(lines, "kes_http_request_active", _HELP_ACTIVE, self.active)
+        for family, help_text, low, high in _REQUEST_FAMILIES:
+            samples = {code: total(i) for code, i in _CODE_INDEX.items() if low <= code < high}
+            _counter(lines, family, help_text, {c: n for c, n in samples.items() if n})
+        _gauge(lines, "kes_http_request_active", _HELP_ACTIVE, total(_ACTIVE))
         self._histogram(lines)
-        _single_counter(lines, "kes_log_error_events", _HELP_ERROR_EVENTS, self.error_events)
-        _single_counter(lines, "kes_log_audit_events", _HELP_AUDIT_EVENTS, self.audit_events)
+        _single_counter(lines, "kes_log_error_events", _HELP_ERROR_EVENTS, total(_ERROR_EVENTS))
+        _single_counter(lines, "kes_log_audit_events", _HELP_AUDIT_EVENTS, total(_AUDIT_EVENTS))
         for name, help_text, read in _SYSTEM_GAUGES:
             _gauge(lines, name, help_text, read(self))
-        lines.extend(extra)
+        _gauge(lines, "aiokes_workers", "Number of worker processes.", self.table.workers)
+        for offset, field in enumerate(_CACHE_FIELDS):
+            kind = "gauge" if field in ("entries", "offline") else "counter"
+            name = f"aiokes_cache_{field}"
+            lines += [f"# HELP {name} {_CACHE_HELP[field]}", f"# TYPE {name} {kind}"]
+            lines.append(f"{name} {total(_CACHE_BASE + offset)}")
         return "\n".join(lines) + "\n"
 
     def _histogram(self, lines: list[str]) -> None:
+        total = self.table.total
         name = "kes_http_response_time"
         lines += [f"# HELP {name} {_HELP_RESPONSE_TIME}", f"# TYPE {name} histogram"]
         cumulative = 0
-        for bound, count in zip(_BUCKETS, self.buckets, strict=True):
-            cumulative += count
+        for index, bound in enumerate(_BUCKETS):
+            cumulative += total(_BUCKET_BASE + index)
             lines.append(f'{name}_bucket{{le="{_number(bound)}"}} {cumulative}')
-        lines.append(f'{name}_bucket{{le="+Inf"}} {self.duration_count}')
-        lines.append(f"{name}_sum {_number(self.duration_sum)}")
-        lines.append(f"{name}_count {self.duration_count}")
+        lines.append(f'{name}_bucket{{le="+Inf"}} {total(_COUNT)}')
+        lines.append(f"{name}_sum {_number(total(_SUM_US) / 1e6)}")
+        lines.append(f"{name}_count {total(_COUNT)}")
+
+
+def _code_index(status: int) -> int:
+    index = _CODE_INDEX.get(status)
+    if index is None:  # not a status aiokes sends; keep it in the right family at least
+        index = _CODE_INDEX[500 if status >= 500 else 400 if status >= 400 else 200]
+    return index
 
 
 def _counter(lines: list[str], name: str, help_text: str, samples: dict[int, int]) -> None:
@@ -89,19 +154,15 @@ def _gauge(lines: list[str], name: str, help_text: str, value: float) -> None:
 
 
 def _number(value: float) -> str:
-    return (
-        repr(float(value))
-        if isinstance(value, float) and not value.is_integer()
-        else (str(int(value)))
-    )
-
-
-def _uptime(metrics: Metrics) -> float:
-    return round(time.monotonic() - metrics.started, 2)
+    if isinstance(value, float) and not value.is_integer():
+        return repr(value)
+    return str(int(value))
 
 
 def usable_cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def resident_bytes() -> int:
@@ -112,16 +173,52 @@ def resident_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-_HELP_SUCCESS = "Number of requests that have been served successfully."
-_HELP_ERROR = "Number of request that failed due to some error. (HTTP 4xx status code)"
-_HELP_FAILURE = "Number of request that failed due to some internal failure. (HTTP 5xx status code)"
+_FIELD_NAMES = {
+    "active": _ACTIVE,
+    "audit_events": _AUDIT_EVENTS,
+    "error_events": _ERROR_EVENTS,
+    "requests": _COUNT,
+    **{f"cache_{name}": _CACHE_BASE + i for i, name in enumerate(_CACHE_FIELDS)},
+}
+_REQUEST_FAMILIES = (
+    (
+        "kes_http_request_success",
+        "Number of requests that have been served successfully.",
+        200,
+        400,
+    ),
+    (
+        "kes_http_request_error",
+        "Number of request that failed due to some error. (HTTP 4xx status code)",
+        400,
+        500,
+    ),
+    (
+        "kes_http_request_failure",
+        "Number of request that failed due to some internal failure. (HTTP 5xx status code)",
+        500,
+        600,
+    ),
+)
 _HELP_ACTIVE = "Number of active requests that are not finished, yet."
 _HELP_RESPONSE_TIME = "Histogram of request response times spawning from 10ms to 10s."
 _HELP_ERROR_EVENTS = "Number of error log events written to the error log targets."
 _HELP_AUDIT_EVENTS = "Number of audit log events written to the audit log targets."
-
+_CACHE_HELP = {
+    "hits": "Key cache lookups answered from the cache.",
+    "misses": "Key cache lookups that needed the keystore.",
+    "evictions": "Keys evicted from the cache by its size bound.",
+    "keystore_reads": "Key reads sent to the keystore.",
+    "entries": "Keys in the cache now.",
+    "offline": "Workers whose keystore is offline (offline caching in effect).",
+}
+# Process-wide figures: the answering worker's own (uptime, CPUs are the same for all).
 _SYSTEM_GAUGES: tuple[tuple[str, str, Callable[[Metrics], float]], ...] = (
-    ("kes_system_up_time", "The time the server has been up and running in seconds.", _uptime),
+    (
+        "kes_system_up_time",
+        "The time the server has been up and running in seconds.",
+        lambda m: round(time.monotonic() - m.started, 2),
+    ),
     (
         "kes_system_num_cpu",
         "The number of logical CPUs available on the system.",
@@ -147,7 +244,11 @@ _SYSTEM_GAUGES: tuple[tuple[str, str, Callable[[Metrics], float]], ...] = (
         "The number of heap objects currently allocated.",
         lambda _: len(gc.get_objects()),
     ),
-    # CPython has no separate stack accounting (frames live on the heap): reported as 0 so that
-    # clients expecting the family (kms-go requires one sample) still find it.
-    ("kes_system_mem_stack_used", "The number of bytes currently used on the stack.", lambda _: 0),
+    # CPython has no separate stack accounting (frames live on the heap): reported as 0 so
+    # that clients expecting the family (kms-go requires one sample) still find it.
+    (
+        "kes_system_mem_stack_used",
+        "The number of bytes currently used on the stack.",
+        lambda _: 0,
+    ),
 )

@@ -8,24 +8,27 @@ import signal
 import socket
 import ssl
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from aiokes.api import default_routes
 from aiokes.api.call import Services
 from aiokes.api.dispatch import Dispatcher
+from aiokes.api.system import publish_cache_stats
 from aiokes.config import ServerConfig, load_config
 from aiokes.errors import AiokesError
 from aiokes.log import configure_logging, error_logger
 from aiokes.state import ServerState, build_state
 from aiokes.tls import server_context
 
-__all__ = ["Server", "parse_address"]
+__all__ = ["Server", "listen_socket", "parse_address", "run_event_loop", "tls_context"]
 
 KEEPALIVE_TIMEOUT = 90.0  # KES's idle timeout
 SHUTDOWN_TIMEOUT = 10.0  # in-flight requests get this long to finish on SIGTERM
+CACHE_STATS_INTERVAL = 1.0  # how stale another worker's cache counters may be in /v1/metrics
 RETIRE_TIMEOUT = 15.0  # KES's default route timeout: no request runs longer on an old state
 
 
@@ -88,8 +91,12 @@ class Server:
         sock: socket.socket | None = None,
         services: Services | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        reload_config: Callable[[], ServerConfig] | None = None,
     ) -> None:
+        """``reload_config`` gives the config a reload uses; by default the config file is
+        read again (``--dev`` passes its generated config instead)."""
         self.config = config
+        self._reload_config = reload_config or (lambda: load_config(self.config.file))
         self.address = parse_address(address or config.address)
         self.services = services or Services()
         self._sock = sock
@@ -99,6 +106,7 @@ class Server:
         self._dispatcher: Dispatcher | None = None
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
+        self._publisher: asyncio.Task[None] | None = None
 
     @property
     def state(self) -> ServerState:
@@ -128,8 +136,17 @@ class Server:
             warnings.simplefilter("ignore", DeprecationWarning)
             site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context)
         await site.start()
+        self._publisher = asyncio.create_task(self._publish_cache_stats())
 
-    async def reload(self, config: ServerConfig | None = None) -> None:
+    async def _publish_cache_stats(self) -> None:
+        """Keep this worker's cache counters in the shared metrics table fresh, so that any
+        worker answering /v1/metrics or /v1/status shows the whole server."""
+        while True:
+            await asyncio.sleep(CACHE_STATS_INTERVAL)
+            if self._dispatcher is not None:
+                publish_cache_stats(self.services.metrics, self._dispatcher.state)
+
+    async def reload(self, config: ServerConfig | None = None) -> bool:
         """Re-read the config file and swap state atomically; on any error keep the old state.
 
         In-flight requests finish on the snapshot they started with; the old keystore and cache
@@ -137,11 +154,11 @@ class Server:
         """
         async with self._reload_lock:
             try:
-                config = config or load_config(self.config.file)
+                config = config or self._reload_config()
                 state = await build_state(config, default_routes())
             except (AiokesError, OSError) as exc:
                 error_logger.error("reload failed, still serving the previous config: %s", exc)
-                return
+                return False
             if config.tls != self.config.tls:
                 self._reload_certificate(config)
             old = self.state
@@ -153,6 +170,7 @@ class Server:
             retiring = asyncio.create_task(self._retire(old))
             self._retiring.add(retiring)
             retiring.add_done_callback(self._retiring.discard)
+            return True
 
     async def _retire(self, old: ServerState) -> None:
         """Close a replaced state once the requests still running on it are done (bounded by
@@ -179,6 +197,10 @@ class Server:
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (bounded), close the keystore."""
+        if self._publisher is not None:
+            self._publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._publisher
         self.services.audit_stream.close()  # log streams never end on their own
         self.services.error_stream.close()
         if self._runner is not None:
@@ -190,8 +212,16 @@ class Server:
             await self._dispatcher.state.aclose()
             self._dispatcher = None
 
-    async def serve_forever(self, on_ready: Callable[[], None] | None = None) -> None:
-        """Start, handle SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) until stopped."""
+    async def serve_forever(
+        self,
+        on_ready: Callable[[], None] | None = None,
+        on_reload: Callable[[bool], None] | None = None,
+    ) -> None:
+        """Start, handle SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) until stopped.
+
+        ``on_ready`` runs once the listener accepts connections, ``on_reload`` after every
+        reload with whether it succeeded (the worker supervisor and systemd use them).
+        """
         await self.start()
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
@@ -199,8 +229,13 @@ class Server:
         loop.add_signal_handler(signal.SIGINT, stopping.set)
         reloads: set[asyncio.Task[None]] = set()  # keep a reference until each finishes
 
+        async def reload_and_report() -> None:
+            succeeded = await self.reload()
+            if on_reload is not None:
+                on_reload(succeeded)
+
         def reload_in_background() -> None:
-            task = asyncio.create_task(self.reload())
+            task = asyncio.create_task(reload_and_report())
             reloads.add(task)
             task.add_done_callback(reloads.discard)
 
@@ -221,6 +256,17 @@ class Server:
             error_level=log.error_level,
             audit_level=log.audit_level,
             error_stream=self.services.error_stream,
+            count_error=self.services.metrics.error_event,
             error_file=log.error_file,
             audit_file=log.audit_file,
         )
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop where it exists (asyncio elsewhere)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)

@@ -70,13 +70,13 @@ class Dispatcher:
             return identity, error_response(exc)
         metered = route.metered
         if metered:
-            metrics.active += 1
+            metrics.request_started()
         started = time.perf_counter()
         try:
             response = await self._handle(request, state, route, identity, resource)
         finally:
             if metered:
-                metrics.active -= 1
+                metrics.request_finished()
         if metered:
             metrics.observe(response.status, time.perf_counter() - started)
         return identity, response
@@ -123,7 +123,7 @@ class Dispatcher:
             status=status,
             duration=time.perf_counter() - started,
         ).to_json()
-        self.services.metrics.audit_events += 1
+        self.services.metrics.audit_event()
         audit_logger.info("audit", event)
         stream.publish(event)
 

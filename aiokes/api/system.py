@@ -7,7 +7,7 @@ import os
 import platform
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -17,9 +17,21 @@ from aiokes.api.wire import empty_response, json_response
 from aiokes.errors import APIError, KeystoreError, KeystoreUnreachable
 from aiokes.log import LogStream
 from aiokes.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from aiokes.metrics import resident_bytes, usable_cpus
+from aiokes.metrics import Metrics, resident_bytes, usable_cpus
 
-__all__ = ["api", "audit_log", "error_log", "metrics", "ready", "status", "version"]
+if TYPE_CHECKING:
+    from aiokes.state import ServerState
+
+__all__ = [
+    "api",
+    "audit_log",
+    "error_log",
+    "metrics",
+    "publish_cache_stats",
+    "ready",
+    "status",
+    "version",
+]
 
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
@@ -62,6 +74,7 @@ async def ready(call: Call) -> web.StreamResponse:
 
 
 async def metrics(call: Call) -> web.StreamResponse:
+    publish_cache_stats(call.services.metrics, call.state)  # this worker's, up to the moment
     text = call.services.metrics.render()
     return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
@@ -98,12 +111,22 @@ async def _stream(call: Call, stream: LogStream) -> web.StreamResponse:
 
 
 def _cache_stats(call: Call) -> dict[str, Any]:
-    stats = call.state.keys.stats()
-    return {
-        "entries": stats.entries,
-        "hits": stats.hits,
-        "misses": stats.misses,
-        "evictions": stats.evictions,
-        "keystore_reads": stats.keystore_reads,
-        "offline": stats.offline,
-    }
+    """The cache counters summed over all workers (each publishes its own)."""
+    publish_cache_stats(call.services.metrics, call.state)
+    metrics = call.services.metrics
+    fields = ("entries", "hits", "misses", "evictions", "keystore_reads")
+    stats: dict[str, Any] = {field: metrics.value(f"cache_{field}") for field in fields}
+    stats["offline"] = metrics.value("cache_offline") > 0
+    return stats
+
+
+def publish_cache_stats(metrics: Metrics, state: ServerState) -> None:
+    stats = state.keys.stats()
+    metrics.publish_cache(
+        hits=stats.hits,
+        misses=stats.misses,
+        evictions=stats.evictions,
+        keystore_reads=stats.keystore_reads,
+        entries=stats.entries,
+        offline=int(stats.offline),
+    )

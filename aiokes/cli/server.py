@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 import click
 
@@ -14,7 +12,9 @@ from aiokes.config import ServerConfig, load_config
 from aiokes.errors import AiokesError
 from aiokes.identity import is_identity
 from aiokes.memory_lock import lock_memory
-from aiokes.server import Server, parse_address
+from aiokes.metrics import usable_cpus
+from aiokes.server import Server, parse_address, run_event_loop
+from aiokes.workers import Hooks, Supervisor
 
 __all__ = ["server"]
 
@@ -37,6 +37,12 @@ __all__ = ["server"]
     default=None,
     help="With --dev: keep keys in an fs keystore in this directory instead of in memory.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes sharing the listener [default: the number of usable CPUs].",
+)
 @click.option("--mlock", is_flag=True, help="KES v0.x flag; memory is always locked if permitted.")
 def server(
     config_file: str | None,
@@ -44,6 +50,7 @@ def server(
     dev: bool,
     auth: str | None,
     keystore_dir: str | None,
+    workers: int | None,
     mlock: bool,
 ) -> None:
     """Start a KES-compatible server."""
@@ -55,14 +62,19 @@ def server(
         raise click.UsageError("'--keystore-dir' only goes with '--dev'; use the config file")
     if addr is not None:
         _check_address(addr)
+    if dev and not keystore_dir and (workers or 1) > 1:
+        raise click.UsageError(
+            "'--dev' keeps keys in one process's memory: use '--keystore-dir' for several workers"
+        )
     if dev:
-        _run_dev(addr, keystore_dir or "")
+        # An in-memory keystore lives in one process: more workers would not share keys.
+        _run_dev(addr, keystore_dir or "", workers or (usable_cpus() if keystore_dir else 1))
         return
     assert config_file is not None
     config = _load(config_file)
     if auth is not None:
         config = _with_auth(config, auth.lower() == "on")
-    _run(config, addr, banner_extra=lambda: None)
+    _run(config, addr, workers or usable_cpus(), banner_extra=lambda: None)
 
 
 def _load(config_file: str) -> ServerConfig:
@@ -87,7 +99,7 @@ def _check_address(addr: str) -> None:
         raise click.BadParameter(str(exc), param_hint="'--addr'") from None
 
 
-def _run_dev(addr: str | None, keystore_dir: str) -> None:
+def _run_dev(addr: str | None, keystore_dir: str, workers: int) -> None:
     from aiokes.dev import DEV_ADDRESS, dev_environment
 
     environment = dev_environment(addr or DEV_ADDRESS, keystore_dir)
@@ -97,41 +109,53 @@ def _run_dev(addr: str | None, keystore_dir: str) -> None:
             click.echo(f"{'API Key':<12}{environment.api_key}")
             click.echo(f"{'':<12}(the admin identity: use it as KES_API_KEY)")
 
-        _run(environment.config, addr, banner_extra=api_key_lines)
+        _run(
+            environment.config,
+            addr,
+            workers,
+            banner_extra=api_key_lines,
+            reload_config=lambda: environment.config,
+        )
 
 
-def _run(config: ServerConfig, addr: str | None, banner_extra: Callable[[], None]) -> None:
+def _run(
+    config: ServerConfig,
+    addr: str | None,
+    workers: int,
+    banner_extra: Callable[[], None],
+    reload_config: Callable[[], ServerConfig] | None = None,
+) -> None:
     mlock_problem = lock_memory()
-    instance = Server(config, address=addr)
+    host = parse_address(addr or config.address).host
 
-    def on_ready() -> None:
-        _banner(instance, config, mlock_problem)
+    def ready(port: int) -> None:
+        _banner(config, host, port, workers, mlock_problem)
         banner_extra()
 
     try:
-        _event_loop_runner(instance.serve_forever(on_ready))
+        if workers == 1:
+            instance = Server(config, address=addr, reload_config=reload_config)
+            run_event_loop(instance.serve_forever(on_ready=lambda: ready(instance.port)))
+            return
+        supervisor = Supervisor(config, workers=workers, address=addr, reload_config=reload_config)
+        code = supervisor.run(Hooks(ready=ready))
     except AiokesError as exc:
         raise click.ClickException(str(exc)) from None
+    if code:
+        raise click.exceptions.Exit(code)
 
 
-def _event_loop_runner(main: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:  # uvloop is not available on every platform; asyncio still works
-        asyncio.run(main)
-        return
-    uvloop.run(main)
-
-
-def _banner(instance: Server, config: ServerConfig, mlock_problem: str | None) -> None:
-    host = instance.address.host
+def _banner(
+    config: ServerConfig, host: str, port: int, workers: int, mlock_problem: str | None
+) -> None:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     admin = config.admin_identity if is_identity(config.admin_identity) else "<disabled>"
     levels = f"error={_level(config.log.error_level)} audit={_level(config.log.audit_level)}"
     rows = [
         ("Version", f"aiokes {__version__}  (Python {sys.version.split()[0]})"),
         ("KMS", config.keystore.describe()),
-        ("API", f"https://{shown}:{instance.port}"),
+        ("API", f"https://{shown}:{port}"),
+        ("Workers", str(workers)),
         ("Admin", admin),
         ("Logs", levels),
         ("MLock", "enabled" if mlock_problem is None else f"disabled: {mlock_problem}"),

@@ -1,0 +1,189 @@
+"""`aiokes server --workers N` as a real process tree: shared listener, aggregated metrics,
+TLS resumption across workers, restart of a dead worker, SIGHUP reload and SIGTERM stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import ssl
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+
+from aiokes.client import Client
+from aiokes.errors import NotAllowed
+from tests.conftest import ClientIdentity, make_identity
+
+START_TIMEOUT = 60.0
+
+
+@dataclass
+class ServerProcess:
+    process: asyncio.subprocess.Process
+    port: int
+    config_file: Path
+    ca_file: str
+    admin: ClientIdentity
+    app: ClientIdentity
+
+    def client(self, who: ClientIdentity) -> Client:
+        url = f"https://127.0.0.1:{self.port}"
+        return Client(url, cert_file=who.cert_file, key_file=who.key_file, ca_file=self.ca_file)
+
+    def workers(self) -> set[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return {int(pid) for pid in children.read_text().split()}
+
+
+@pytest.fixture
+async def two_workers(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[ServerProcess]:
+    issued = tls_ca.issue_cert("127.0.0.1", "localhost")
+    issued.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
+    tls_ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
+    admin, app = make_identity(tmp_path, "admin"), make_identity(tmp_path, "app")
+    config_file = tmp_path / "config.yml"
+    config_file.write_text(_config(tmp_path, admin.identity, app.identity, "/v1/key/generate/*"))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aiokes", "server", "--config", str(config_file),
+        "--addr", "127.0.0.1:0", "--workers", "2",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        port = await asyncio.wait_for(_port_from_banner(process), START_TIMEOUT)
+        yield ServerProcess(process, port, config_file, str(tmp_path / "ca.crt"), admin, app)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()  # the workers follow: they get SIGTERM when it dies
+                await process.wait()
+
+
+async def test_requests_on_every_connection_are_counted_across_workers(
+    two_workers: ServerProcess,
+) -> None:
+    assert len(two_workers.workers()) == 2
+    async with two_workers.client(two_workers.admin) as admin:
+        await admin.create_key("shared")
+    for _ in range(10):  # new connections, spread over both workers by the kernel
+        async with two_workers.client(two_workers.admin) as admin:
+            await admin.generate_key("shared")
+    async with two_workers.client(two_workers.admin) as admin:
+        metrics = await admin.metrics()
+    assert 'kes_http_request_success{code="200"} 11' in metrics
+    assert "aiokes_workers 2" in metrics
+
+
+async def test_tls_sessions_resume_on_workers_started_later(two_workers: ServerProcess) -> None:
+    """The SSL context (and its session-ticket key) is built before forking: a session issued
+    by one worker resumes on any other, even one forked after the session was issued."""
+    context = ssl.create_default_context(cafile=two_workers.ca_file)
+    context.load_cert_chain(two_workers.admin.cert_file, two_workers.admin.key_file)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2  # the session exists right after handshake
+    session = (await asyncio.to_thread(_connect, context, two_workers.port, None))[1]
+    old_workers = two_workers.workers()
+    for pid in old_workers:
+        os.kill(pid, signal.SIGKILL)
+    await _eventually(lambda: len(two_workers.workers() - old_workers) == 2)
+    resumed, _ = await asyncio.to_thread(_connect, context, two_workers.port, session)
+    assert resumed
+
+
+def _connect(
+    context: ssl.SSLContext, port: int, session: ssl.SSLSession | None
+) -> tuple[bool, ssl.SSLSession | None]:
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost", session=session) as tls,
+    ):
+        return tls.session_reused, tls.session
+
+
+async def test_a_dead_worker_is_replaced_and_the_server_keeps_serving(
+    two_workers: ServerProcess,
+) -> None:
+    before = two_workers.workers()
+    os.kill(min(before), signal.SIGKILL)
+    await _eventually(lambda: len(two_workers.workers() - {min(before)}) == 2)
+    assert min(before) not in two_workers.workers()
+    async with two_workers.client(two_workers.admin) as admin:
+        assert (await admin.version())["version"]
+
+
+async def test_sighup_reloads_every_worker(two_workers: ServerProcess) -> None:
+    async with two_workers.client(two_workers.admin) as admin:
+        await admin.create_key("reloaded")
+    async with two_workers.client(two_workers.app) as app:
+        await app.generate_key("reloaded")
+    text = two_workers.config_file.read_text().replace("/v1/key/generate/*", "/v1/nothing")
+    two_workers.config_file.write_text(text)
+    two_workers.process.send_signal(signal.SIGHUP)
+    async with asyncio.timeout(30):
+        while True:  # both workers must have reloaded: try on fresh connections
+            denied = 0
+            for _ in range(6):
+                async with two_workers.client(two_workers.app) as app:
+                    try:
+                        await app.generate_key("reloaded")
+                    except NotAllowed:
+                        denied += 1
+            if denied == 6:
+                break
+            await asyncio.sleep(0.1)
+
+
+async def test_sigterm_stops_all_workers_and_exits_zero(two_workers: ServerProcess) -> None:
+    workers = two_workers.workers()
+    two_workers.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(two_workers.process.wait(), 30) == 0
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+
+
+async def _eventually(condition: Callable[[], bool]) -> None:
+    """Wait for a condition on *another process's* state: there is no event to await, so
+    poll it, within a bound."""
+    async with asyncio.timeout(30):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def _port_from_banner(process: asyncio.subprocess.Process) -> int:
+    assert process.stdout is not None
+    lines = []
+    while line := (await process.stdout.readline()).decode():
+        lines.append(line)
+        if match := re.match(r"API\s+https://[^:]+:(\d+)", line):
+            return int(match.group(1))
+    raise AssertionError("server exited before listening:\n" + "".join(lines))
+
+
+def _config(directory: Path, admin: str, app: str, allowed: str) -> str:
+    return textwrap.dedent(
+        f"""\
+        admin:
+          identity: {admin}
+        tls:
+          key: {directory}/server.key
+          cert: {directory}/server.crt
+        policy:
+          app:
+            allow: [{allowed}]
+            identities: [{app}]
+        keystore:
+          fs:
+            path: {directory}/keys
+        log:
+          audit: off
+        """
+    )
