@@ -1,0 +1,72 @@
+"""KES's metric families, byte for byte where clients look them up, summed over workers."""
+
+from __future__ import annotations
+
+from aiokes.metrics import MetricsTable
+
+
+def _samples(text: str) -> dict[str, str]:
+    pairs = (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    return dict(pairs)
+
+
+def test_counters_keep_kes_names_without_total_suffix() -> None:
+    metrics = MetricsTable().worker()
+    metrics.observe(200, 0.002)
+    metrics.observe(404, 0.002)
+    metrics.observe(502, 0.3)
+    samples = _samples(metrics.render())
+    assert samples['kes_http_request_success{code="200"}'] == "1"
+    assert samples['kes_http_request_error{code="404"}'] == "1"
+    assert samples['kes_http_request_failure{code="502"}'] == "1"
+    assert not any("_total" in name for name in samples)
+    assert "# TYPE kes_http_request_success counter" in metrics.render()
+
+
+def test_families_without_observations_are_absent_as_in_go() -> None:
+    text = MetricsTable().worker().render()
+    assert "kes_http_request_success" not in text
+    assert "kes_http_request_active 0" in text
+    assert "kes_log_audit_events 0" in text
+
+
+def test_histogram_buckets_are_cumulative_with_kes_bounds() -> None:
+    metrics = MetricsTable().worker()
+    for duration in (0.005, 0.02, 0.2, 20.0):
+        metrics.observe(200, duration)
+    samples = _samples(metrics.render())
+    assert samples['kes_http_response_time_bucket{le="0.01"}'] == "1"
+    assert samples['kes_http_response_time_bucket{le="0.05"}'] == "2"
+    assert samples['kes_http_response_time_bucket{le="0.25"}'] == "3"
+    assert samples['kes_http_response_time_bucket{le="10"}'] == "3"
+    assert samples['kes_http_response_time_bucket{le="+Inf"}'] == "4"
+    assert samples["kes_http_response_time_count"] == "4"
+    assert float(samples["kes_http_response_time_sum"]) == 20.225
+
+
+def test_every_worker_counts_in_its_own_row_and_any_renders_the_sum() -> None:
+    table = MetricsTable(workers=3)
+    first, second, third = (table.worker(index) for index in range(3))
+    first.observe(200, 0.001)
+    second.observe(200, 0.001)
+    second.observe(200, 0.001)
+    first.request_started()
+    second.request_started()
+    first.publish_cache(hits=5, entries=2)
+    third.publish_cache(hits=7, entries=3, offline=1)
+    samples = _samples(third.render())
+    assert samples['kes_http_request_success{code="200"}'] == "3"
+    assert samples["kes_http_request_active"] == "2"
+    assert samples["aiokes_cache_hits"] == "12"
+    assert samples["aiokes_cache_entries"] == "5"
+    assert samples["aiokes_workers"] == "3"
+    assert third.value("cache_offline") == 1
+
+
+def test_unexpected_status_codes_stay_in_their_class() -> None:
+    metrics = MetricsTable().worker()
+    metrics.observe(418, 0.001)
+    metrics.observe(599, 0.001)
+    samples = _samples(metrics.render())
+    assert samples['kes_http_request_error{code="400"}'] == "1"
+    assert samples['kes_http_request_failure{code="500"}'] == "1"
