@@ -83,7 +83,9 @@ class VaultSettings:
         """Keyword arguments for azure-core's retry policy and transport."""
         return {
             "retry_total": self.max_retries,
-            "retry_connect": self.max_retries,
+            # A refused or failed connection means the vault cannot be reached: one retry covers
+            # a blip; more would only delay the 502 that makes MinIO fail over to another KES.
+            "retry_connect": min(1, self.max_retries),
             "retry_read": self.max_retries,
             "retry_status": self.max_retries,
             "retry_backoff_factor": _BACKOFF_FACTOR,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -48,10 +47,10 @@ from aiokes.keystore._azure_errors import (
 )
 from aiokes.keystore._azure_locks import NameLocks
 from aiokes.keystore._azure_versions import SecretVersion, oldest, unusable_reason
+from aiokes.log import error_logger
 
 __all__ = ["AzureKeyVaultKeystore"]
 
-_log = logging.getLogger(__name__)
 
 # Key Vault object names (secrets.json: ^[0-9a-zA-Z-]+$, 1-127 characters).
 _SECRET_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
@@ -254,9 +253,11 @@ class AzureKeyVaultKeystore:
             except HttpResponseError as exc:
                 if exc.status_code != 403:
                     raise
-                _log.info("azure: secret '%s' stays soft-deleted: %s", name, exc.status_code)
+                error_logger.info(
+                    "azure: secret '%s' stays soft-deleted: %s", name, exc.status_code
+                )
                 return
-        _log.warning("azure: secret '%s' is soft-deleted but not purged yet", name)
+        error_logger.warning("azure: secret '%s' is soft-deleted but not purged yet", name)
 
 
 async def _versions(client: SecretClient, name: str) -> list[SecretVersion]:
