@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from aiokes import systemd
 from aiokes.api import default_routes
 from aiokes.api.call import Services
 from aiokes.api.dispatch import Dispatcher
@@ -216,18 +217,24 @@ class Server:
         self,
         on_ready: Callable[[], None] | None = None,
         on_reload: Callable[[bool], None] | None = None,
+        *,
+        on_reloading: Callable[[], None] | None = None,
+        on_stopping: Callable[[], None] | None = None,
+        watchdog: bool = False,
     ) -> None:
         """Start, handle SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) until stopped.
 
-        ``on_ready`` runs once the listener accepts connections, ``on_reload`` after every
-        reload with whether it succeeded (the worker supervisor and systemd use them).
+        ``on_ready`` runs once the listener accepts connections, ``on_reloading`` and
+        ``on_reload`` (with whether it succeeded) around every reload, ``on_stopping`` when a
+        stop begins: the worker supervisor and systemd use them. ``watchdog`` pings systemd's
+        watchdog from this event loop (single-process mode; workers leave it to the supervisor).
         """
         await self.start()
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stopping.set)
         loop.add_signal_handler(signal.SIGINT, stopping.set)
-        reloads: set[asyncio.Task[None]] = set()  # keep a reference until each finishes
+        background: set[asyncio.Task[None]] = set()  # keep references until each finishes
 
         async def reload_and_report() -> None:
             succeeded = await self.reload()
@@ -235,19 +242,26 @@ class Server:
                 on_reload(succeeded)
 
         def reload_in_background() -> None:
+            if on_reloading is not None:
+                on_reloading()
             task = asyncio.create_task(reload_and_report())
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
+            background.add(task)
+            task.add_done_callback(background.discard)
 
         loop.add_signal_handler(signal.SIGHUP, reload_in_background)
         if on_ready is not None:
             on_ready()
+        pinger = asyncio.create_task(systemd.watchdog_task()) if watchdog else None
         try:
             await stopping.wait()
         finally:
+            if pinger is not None:
+                pinger.cancel()
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 with contextlib.suppress(ValueError, RuntimeError):
                     loop.remove_signal_handler(signum)
+            if on_stopping is not None:
+                on_stopping()
             await self.stop()
 
     def _configure_logging(self, config: ServerConfig) -> None:

@@ -6,13 +6,16 @@ every worker the same session-ticket keys, so a client resumes its TLS session o
 worker accepts its next connection. The workers share a table of metric counters
 (:class:`~aiokes.metrics.MetricsTable`) so that ``/v1/metrics`` shows the whole server.
 
-The supervisor forwards SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) to every worker and
-restarts a worker that dies. It runs no event loop of its own: it waits on a self-pipe that
-signals wake and on a pipe the workers report readiness and reloads through.
+The supervisor forwards SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) to every worker,
+restarts a worker that dies, and pings the systemd watchdog only while every worker sends
+heartbeats. It runs no event loop: it waits on a self-pipe that signals wake and on a pipe
+through which workers report readiness, reloads and heartbeats (two-byte messages: kind and
+worker index; writes that small are atomic on a pipe).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -26,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aiokes import systemd
 from aiokes.api.call import Services
 from aiokes.config import ServerConfig
 from aiokes.errors import AiokesError
@@ -42,11 +46,13 @@ from aiokes.server import (
 
 __all__ = ["Hooks", "Supervisor"]
 
-_READY, _RELOADED, _RELOAD_FAILED = b"r", b"h", b"f"
+_READY, _RELOADED, _RELOAD_FAILED, _HEARTBEAT = b"r", b"h", b"f", b"b"
+_HEARTBEAT_INTERVAL = 1.0
 _PR_SET_PDEATHSIG = 1
 _START_TIMEOUT = 120.0  # a worker connecting to a slow keystore may take a while
 _FAST_DEATH = 2.0  # a worker dying this soon after start counts as a crash loop
 _MAX_FAST_DEATHS = 5
+_MAX_WORKERS = 256  # the worker index travels as one byte
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +65,16 @@ class Hooks:
     stopping: Callable[[], None] = lambda: None
 
 
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """What every worker inherits from the supervisor."""
+
+    sock: socket.socket
+    context: ssl.SSLContext
+    table: MetricsTable
+    report_w: int
+
+
 class Supervisor:
     def __init__(
         self,
@@ -68,8 +84,8 @@ class Supervisor:
         address: str | None = None,
         reload_config: Callable[[], ServerConfig] | None = None,
     ) -> None:
-        if workers < 1:
-            raise AiokesError(f"invalid number of workers {workers}: at least 1")
+        if not 1 <= workers <= _MAX_WORKERS:
+            raise AiokesError(f"invalid number of workers {workers}: 1 to {_MAX_WORKERS}")
         self.config = config
         self.workers = workers
         self.address = parse_address(address or config.address)
@@ -77,103 +93,97 @@ class Supervisor:
         self._pids: dict[int, int] = {}  # pid -> worker index
         self._started: dict[int, float] = {}  # worker index -> start time
         self._fast_deaths = 0
-        self._stopping = False
+        self._starting = workers
+        self._reloads_pending = 0
+        self._reload_ok = True
+        self._heartbeats: set[int] = set()  # workers heard from since the last watchdog ping
 
     def run(self, hooks: Hooks) -> int:
         """Serve until SIGTERM/SIGINT; the exit status for the process."""
-        context = tls_context(self.config)
-        sock = listen_socket(self.address, reuse_port=False)
-        table = MetricsTable(self.workers)
         report_r, report_w = os.pipe()
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
-        self._install_signals(wake_w)
-        for index in range(self.workers):
-            self._spawn(index, sock, context, table, report_w)
-        try:
-            return self._supervise(hooks, sock, context, table, report_r, report_w, wake_r)
-        finally:
-            signal.set_wakeup_fd(-1)
-            self._terminate_all()
-
-    def _install_signals(self, wake_w: int) -> None:
+        shared = _Shared(
+            listen_socket(self.address),
+            tls_context(self.config),
+            MetricsTable(self.workers),
+            report_w,
+        )
         signal.set_wakeup_fd(wake_w)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(signum, lambda *_: None)  # the wake-up fd carries the signal number
+        try:
+            for index in range(self.workers):
+                self._spawn(index, shared)
+            return self._supervise(hooks, shared, report_r, wake_r)
+        finally:
+            signal.set_wakeup_fd(-1)
+            self._kill_all()
 
-    def _supervise(
-        self,
-        hooks: Hooks,
-        sock: socket.socket,
-        context: ssl.SSLContext,
-        table: MetricsTable,
-        report_r: int,
-        report_w: int,
-        wake_r: int,
-    ) -> int:
-        starting, reloads_pending, reload_ok = self.workers, 0, True
+    def _supervise(self, hooks: Hooks, shared: _Shared, report_r: int, wake_r: int) -> int:
         deadline = time.monotonic() + _START_TIMEOUT
+        watchdog = systemd.Watchdog()
         while True:
-            timeout = max(0.0, deadline - time.monotonic()) if starting else None
-            readable, _, _ = select.select([wake_r, report_r], [], [], timeout)
-            if starting and not readable:
+            readable, _, _ = select.select([wake_r, report_r], [], [], _timeout(deadline, watchdog))
+            if self._starting and time.monotonic() >= deadline:
                 raise AiokesError(f"workers did not start within {_START_TIMEOUT:.0f}s")
             if report_r in readable:
-                for byte in os.read(report_r, 4096):
-                    message = bytes([byte])
-                    if message == _READY and starting:
-                        starting -= 1
-                        if starting == 0:
-                            hooks.ready(sock.getsockname()[1])
-                    elif message in (_RELOADED, _RELOAD_FAILED) and reloads_pending:
-                        reloads_pending -= 1
-                        reload_ok = reload_ok and message == _RELOADED
-                        if reloads_pending == 0:
-                            hooks.reloaded(reload_ok)
-            if wake_r not in readable:
-                continue
-            for signum in os.read(wake_r, 4096):
-                if signum in (signal.SIGTERM, signal.SIGINT):
-                    hooks.stopping()
-                    return self._stop()
-                if signum == signal.SIGHUP:
-                    hooks.reloading()
-                    reloads_pending, reload_ok = len(self._pids), True
-                    self._signal_all(signal.SIGHUP)
-                if signum == signal.SIGCHLD:
-                    failure = self._reap_and_restart(sock, context, table, report_w, starting)
-                    if failure is not None:
-                        error_logger.error("%s", failure)
-                        self._stop()
-                        return 1
+                self._read_reports(os.read(report_r, 4096), hooks, shared)
+            # Ping only while every worker shows signs of life: a hung worker then makes
+            # systemd restart the service.
+            if watchdog.timeout() == 0 and self._heartbeats >= set(self._pids.values()):
+                watchdog.ping_if_due()
+                self._heartbeats.clear()
+            if wake_r in readable:
+                for signum in os.read(wake_r, 4096):
+                    code = self._on_signal(signum, hooks, shared)
+                    if code is not None:
+                        return code
 
-    def _spawn(
-        self,
-        index: int,
-        sock: socket.socket,
-        context: ssl.SSLContext,
-        table: MetricsTable,
-        report_w: int,
-    ) -> None:
+    def _read_reports(self, data: bytes, hooks: Hooks, shared: _Shared) -> None:
+        for offset in range(0, len(data) - 1, 2):
+            kind, index = data[offset : offset + 1], data[offset + 1]
+            if kind == _HEARTBEAT:
+                self._heartbeats.add(index)
+            elif kind == _READY and self._starting:
+                self._starting -= 1
+                if self._starting == 0:
+                    hooks.ready(shared.sock.getsockname()[1])
+            elif kind in (_RELOADED, _RELOAD_FAILED) and self._reloads_pending:
+                self._reloads_pending -= 1
+                self._reload_ok = self._reload_ok and kind == _RELOADED
+                if self._reloads_pending == 0:
+                    hooks.reloaded(self._reload_ok)
+
+    def _on_signal(self, signum: int, hooks: Hooks, shared: _Shared) -> int | None:
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            hooks.stopping()
+            return self._stop()
+        if signum == signal.SIGHUP:
+            hooks.reloading()
+            self._reloads_pending, self._reload_ok = len(self._pids), True
+            self._signal_all(signal.SIGHUP)
+        elif signum == signal.SIGCHLD:
+            failure = self._reap_and_restart(shared)
+            if failure is not None:
+                error_logger.error("%s", failure)
+                self._stop()
+                return 1
+        return None
+
+    def _spawn(self, index: int, shared: _Shared) -> None:
         supervisor_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
             try:
-                code = _worker_main(self, sock, context, table, index, report_w, supervisor_pid)
+                code = _worker_main(self, shared, index, supervisor_pid)
             finally:
                 os._exit(code)
         self._pids[pid] = index
         self._started[index] = time.monotonic()
 
-    def _reap_and_restart(
-        self,
-        sock: socket.socket,
-        context: ssl.SSLContext,
-        table: MetricsTable,
-        report_w: int,
-        starting: int,
-    ) -> str | None:
+    def _reap_and_restart(self, shared: _Shared) -> str | None:
         while self._pids:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
@@ -182,20 +192,17 @@ class Supervisor:
             if index is None:
                 continue
             code = os.waitstatus_to_exitcode(status)
-            if starting:
+            if self._starting:
                 return f"worker {index} exited during start-up (status {code})"
             lived = time.monotonic() - self._started[index]
             self._fast_deaths = self._fast_deaths + 1 if lived < _FAST_DEATH else 0
             if self._fast_deaths >= _MAX_FAST_DEATHS:
                 return f"workers keep dying right after start (last status {code}); giving up"
-            error_logger.error(
-                "worker %d (pid %d) died with status %s; restarting", index, pid, code
-            )
-            self._spawn(index, sock, context, table, report_w)
+            error_logger.error("worker %d (pid %d) died, status %s; restarting", index, pid, code)
+            self._spawn(index, shared)
         return None
 
     def _stop(self) -> int:
-        self._stopping = True
         self._signal_all(signal.SIGTERM)
         deadline = time.monotonic() + SHUTDOWN_TIMEOUT + 5
         while self._pids and time.monotonic() < deadline:
@@ -211,7 +218,7 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
-    def _terminate_all(self) -> None:
+    def _kill_all(self) -> None:
         self._signal_all(signal.SIGKILL)
         for pid in list(self._pids):
             with contextlib.suppress(ChildProcessError):
@@ -219,41 +226,55 @@ class Supervisor:
         self._pids.clear()
 
 
-def _worker_main(
-    supervisor: Supervisor,
-    sock: socket.socket,
-    context: ssl.SSLContext,
-    table: MetricsTable,
-    index: int,
-    report_w: int,
-    supervisor_pid: int,
-) -> int:
+def _timeout(deadline: float, watchdog: systemd.Watchdog) -> float | None:
+    """How long select may wait: until the start-up deadline or the next watchdog ping (when
+    that is overdue, heartbeats still missing wake select as they arrive)."""
+    due = watchdog.timeout()
+    timeouts = [] if due is None else [due or _HEARTBEAT_INTERVAL]
+    if deadline > time.monotonic():
+        timeouts.append(deadline - time.monotonic())
+    return max(0.0, min(timeouts)) if timeouts else None
+
+
+def _worker_main(supervisor: Supervisor, shared: _Shared, index: int, supervisor_pid: int) -> int:
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
     _stop_with_parent(supervisor_pid)
     server = Server(
         supervisor.config,
-        sock=sock,
-        ssl_context=context,
-        services=Services(metrics=table.worker(index)),
+        sock=shared.sock,
+        ssl_context=shared.context,
+        services=Services(metrics=shared.table.worker(index)),
         reload_config=supervisor.reload_config,
     )
 
-    def report(message: bytes) -> None:
-        os.write(report_w, message)
+    def report(kind: bytes) -> None:
+        os.write(shared.report_w, kind + bytes([index]))
 
-    try:
-        run_event_loop(
-            server.serve_forever(
+    async def serve() -> None:
+        heartbeat = asyncio.create_task(_heartbeat(report))
+        try:
+            await server.serve_forever(
                 on_ready=lambda: report(_READY),
                 on_reload=lambda ok: report(_RELOADED if ok else _RELOAD_FAILED),
             )
-        )
+        finally:
+            heartbeat.cancel()
+
+    try:
+        run_event_loop(serve())
     except Exception as exc:  # the supervisor logs the exit status; say why here
         print(f"aiokes worker {index}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _heartbeat(report: Callable[[bytes], None]) -> None:
+    """Proves to the supervisor that this worker's event loop runs (for the watchdog)."""
+    while True:
+        report(_HEARTBEAT)
+        await asyncio.sleep(_HEARTBEAT_INTERVAL)
 
 
 def _stop_with_parent(supervisor_pid: int) -> None:

@@ -11,7 +11,9 @@ import click
 from aiokes.__about__ import __version__
 from aiokes.cli.identity import identity
 from aiokes.cli.key import key
+from aiokes.cli.log import log
 from aiokes.cli.ls import ls
+from aiokes.cli.metric import metric
 from aiokes.cli.policy import policy
 from aiokes.cli.server import server
 from aiokes.cli.status import status
@@ -32,3 +34,5 @@ def main() -> None:
 
 for _command in (server, ls, key, policy, identity, status):
     main.add_command(_command)
+main.add_command(log)
+main.add_command(metric)

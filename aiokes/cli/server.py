@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import click
 
+from aiokes import systemd
 from aiokes.__about__ import __version__
 from aiokes.config import ServerConfig, load_config
 from aiokes.errors import AiokesError
@@ -131,14 +132,29 @@ def _run(
     def ready(port: int) -> None:
         _banner(config, host, port, workers, mlock_problem)
         banner_extra()
+        systemd.ready()
+
+    # A failed reload still serves the old config: READY either way (the error log says why).
+    def reloaded(succeeded: bool) -> None:
+        systemd.ready()
 
     try:
         if workers == 1:
             instance = Server(config, address=addr, reload_config=reload_config)
-            run_event_loop(instance.serve_forever(on_ready=lambda: ready(instance.port)))
+            serving = instance.serve_forever(
+                on_ready=lambda: ready(instance.port),
+                on_reload=reloaded,
+                on_reloading=systemd.reloading,
+                on_stopping=systemd.stopping,
+                watchdog=True,
+            )
+            run_event_loop(serving)
             return
         supervisor = Supervisor(config, workers=workers, address=addr, reload_config=reload_config)
-        code = supervisor.run(Hooks(ready=ready))
+        hooks = Hooks(
+            ready=ready, reloading=systemd.reloading, reloaded=reloaded, stopping=systemd.stopping
+        )
+        code = supervisor.run(hooks)
     except AiokesError as exc:
         raise click.ClickException(str(exc)) from None
     if code:
