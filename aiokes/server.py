@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import ssl
@@ -23,12 +24,13 @@ from aiokes.config import ServerConfig, load_config
 from aiokes.errors import AiokesError
 from aiokes.log import configure_logging, error_logger
 from aiokes.state import ServerState, build_state
-from aiokes.tls import server_context
+from aiokes.tls import load_server_certificate, server_context
 
 __all__ = ["Server", "listen_socket", "parse_address", "run_event_loop", "tls_context"]
 
 KEEPALIVE_TIMEOUT = 90.0  # KES's idle timeout
 SHUTDOWN_TIMEOUT = 10.0  # in-flight requests get this long to finish on SIGTERM
+TLS_REFRESH_INTERVAL = 15 * 60.0  # as KES
 CACHE_STATS_INTERVAL = 1.0  # how stale another worker's cache counters may be in /v1/metrics
 RETIRE_TIMEOUT = 15.0  # KES's default route timeout: no request runs longer on an old state
 
@@ -107,7 +109,7 @@ class Server:
         self._dispatcher: Dispatcher | None = None
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
-        self._publisher: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     @property
     def state(self) -> ServerState:
@@ -137,7 +139,10 @@ class Server:
             warnings.simplefilter("ignore", DeprecationWarning)
             site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context)
         await site.start()
-        self._publisher = asyncio.create_task(self._publish_cache_stats())
+        self._background = [
+            asyncio.create_task(self._publish_cache_stats()),
+            asyncio.create_task(self._refresh_certificate()),
+        ]
 
     async def _publish_cache_stats(self) -> None:
         """Keep this worker's cache counters in the shared metrics table fresh, so that any
@@ -160,8 +165,7 @@ class Server:
             except (AiokesError, OSError) as exc:
                 error_logger.error("reload failed, still serving the previous config: %s", exc)
                 return False
-            if config.tls != self.config.tls:
-                self._reload_certificate(config)
+            self.reload_certificate(config)
             old = self.state
             assert self._dispatcher is not None
             self._dispatcher.state = state
@@ -186,22 +190,39 @@ class Server:
             )
         await old.aclose()
 
-    def _reload_certificate(self, config: ServerConfig) -> None:
-        # New connections use the re-loaded certificate; the client-certificate mode is part of
-        # the listener and only changes with a restart.
+    def reload_certificate(self, config: ServerConfig | None = None) -> bool:
+        """Re-read the server certificate and key (a renewed certificate at the same path).
+
+        New connections use it; established ones keep theirs, and the session-ticket keys do
+        not change. The client-certificate mode is part of the listener and needs a restart.
+        A broken file keeps the previous certificate.
+        """
         assert self._ssl_context is not None
-        tls = config.tls
+        tls = (config or self.config).tls
         try:
-            self._ssl_context.load_cert_chain(tls.cert_file, tls.key_file, tls.password or None)
-        except (OSError, ssl.SSLError) as exc:
-            error_logger.error("reload: keeping the previous TLS certificate: %s", exc)
+            load_server_certificate(self._ssl_context, tls.cert_file, tls.key_file, tls.password)
+        except AiokesError as exc:
+            error_logger.error("keeping the previous TLS certificate: %s", exc)
+            return False
+        return True
+
+    async def _refresh_certificate(self) -> None:
+        """KES re-reads its TLS files every 15 minutes, so a renewed certificate is picked
+        up without a reload; only when the files changed, to keep this cheap."""
+        seen = _modified(self.config)
+        while True:
+            await asyncio.sleep(TLS_REFRESH_INTERVAL)
+            now = _modified(self.config)
+            if now != seen and self.reload_certificate():
+                error_logger.info("re-read the TLS certificate '%s'", self.config.tls.cert_file)
+            seen = now
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (bounded), close the keystore."""
-        if self._publisher is not None:
-            self._publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._publisher
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
         self.services.audit_stream.close()  # log streams never end on their own
         self.services.error_stream.close()
         if self._runner is not None:
@@ -284,3 +305,15 @@ def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(main)
         return
     uvloop.run(main)
+
+
+def _modified(config: ServerConfig) -> tuple[float, float]:
+    """Modification times of the certificate and key files (0 when unreadable)."""
+
+    def mtime(path: str) -> float:
+        try:
+            return os.stat(path).st_mtime
+        except OSError:
+            return 0.0
+
+    return mtime(config.tls.cert_file), mtime(config.tls.key_file)

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from aiokes.errors import AiokesError
 from aiokes.identity import identity_of_certificate
 
-__all__ = ["TLSError", "peer_identity", "server_context"]
+__all__ = ["TLSError", "load_server_certificate", "peer_identity", "server_context"]
 
 
 class TLSError(AiokesError):
@@ -55,7 +55,7 @@ def server_context(
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
-    _load_server_certificate(context, cert_file, key_file, password)
+    load_server_certificate(context, cert_file, key_file, password)
     context.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
     if verify_client_certs:
         context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
@@ -67,17 +67,28 @@ def server_context(
     return context
 
 
-def _load_server_certificate(
-    context: ssl.SSLContext, cert_file: str, key_file: str, password: str
+def load_server_certificate(
+    context: ssl.SSLContext, cert_file: str, key_file: str, password: str = ""
 ) -> None:
+    """Load the server's certificate and key into ``context`` after checking them on a scratch
+    context, so that a broken or mismatched pair never replaces a working one (a failed
+    ``load_cert_chain`` can leave a context with the new certificate and the old key)."""
+    for target in (ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), context):
+        try:
+            target.load_cert_chain(cert_file, key_file, password=password or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise TLSError(
+                f"failed to load TLS certificate '{cert_file}' / private key '{key_file}': {exc}"
+            ) from None
+        if target is not context:
+            _check_san(cert_file)
+
+
+def _check_san(cert_file: str) -> None:
     try:
-        context.load_cert_chain(cert_file, key_file, password=password or None)
-        pem = Path(cert_file).read_bytes()
-    except (OSError, ssl.SSLError) as exc:
-        raise TLSError(
-            f"failed to load TLS certificate '{cert_file}' / private key '{key_file}': {exc}"
-        ) from None
-    leaf = x509.load_pem_x509_certificate(pem)
+        leaf = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise TLSError(f"failed to read TLS certificate '{cert_file}': {exc}") from None
     try:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:

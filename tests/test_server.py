@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import trustme
+from cryptography import x509
 
 from aiokes.errors import NotAllowed
+from aiokes.identity import identity_of_certificate
 from tests.conftest import RunningServer
 
 
@@ -67,3 +70,71 @@ async def test_stop_closes_the_keystore_and_refuses_new_connections(server: Runn
     await server.server.stop()
     with pytest.raises(Exception, match=r"cannot reach"):
         await server.client().version()
+
+
+def _served_certificate(server: RunningServer) -> bytes:
+    import socket
+    import ssl
+
+    context = ssl.create_default_context(cafile=server.ca_file)
+    context.load_cert_chain(server.admin.cert_file, server.admin.key_file)
+    with (
+        socket.create_connection(("127.0.0.1", server.server.port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        certificate = tls.getpeercert(binary_form=True)
+    assert certificate is not None
+    return certificate
+
+
+async def test_a_renewed_certificate_at_the_same_path_is_served_after_a_re_read(
+    server: RunningServer, tls_ca: trustme.CA
+) -> None:
+    import asyncio
+
+    before = await asyncio.to_thread(_served_certificate, server)
+    renewed = tls_ca.issue_cert("127.0.0.1", "localhost")
+    renewed.private_key_pem.write_to_path(str(server.directory / "server.key"))
+    renewed.cert_chain_pems[0].write_to_path(str(server.directory / "server.crt"))
+
+    assert server.server.reload_certificate()
+
+    after = await asyncio.to_thread(_served_certificate, server)
+    assert after != before
+    assert identity_of_certificate(after) == identity_of_certificate(
+        x509.load_pem_x509_certificate(renewed.cert_chain_pems[0].bytes())
+    )
+    assert await server.client().version()
+
+
+async def test_a_broken_certificate_keeps_the_previous_one(
+    server: RunningServer, tls_ca: trustme.CA
+) -> None:
+    import asyncio
+
+    before = await asyncio.to_thread(_served_certificate, server)
+    other = tls_ca.issue_cert("127.0.0.1")
+    other.cert_chain_pems[0].write_to_path(str(server.directory / "server.crt"))  # key mismatch
+
+    assert not server.server.reload_certificate()
+
+    assert await asyncio.to_thread(_served_certificate, server) == before
+
+
+async def test_refused_requests_are_audited_with_the_identity(server: RunningServer) -> None:
+    import asyncio
+
+    events = server.client().stream_log("audit")
+    first = asyncio.ensure_future(anext(events))
+    async with asyncio.timeout(10):  # requests until one shows up: the stream is subscribed
+        while not first.done():
+            await server.client().version()
+            await asyncio.wait([first], timeout=0.05)
+    with pytest.raises(NotAllowed):
+        await server.client(server.stranger).create_key("x")
+    event = await asyncio.wait_for(anext(events), 10)
+    while event["request"]["path"] != "/v1/key/create/x":
+        event = await asyncio.wait_for(anext(events), 10)
+    assert event["request"]["identity"] == server.stranger.identity
+    assert event["response"]["code"] == 403
+    await events.aclose()

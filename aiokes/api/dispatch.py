@@ -65,7 +65,9 @@ class Dispatcher:
                 raise APIError(
                     f"received method '{request.method}' expected '{route.method}'", status=405
                 )
-            identity = _authenticate(request, route, state)
+            peer = _peer_identity(request)
+            identity = peer or ""  # known even when refused: the audit log says who it was
+            _authorize(route, state, peer, request.path)
         except APIError as exc:
             return identity, error_response(exc)
         metered = route.metered
@@ -128,16 +130,17 @@ class Dispatcher:
         stream.publish(event)
 
 
-def _authenticate(request: web.BaseRequest, route: Route, state: ServerState) -> str:
+def _peer_identity(request: web.BaseRequest) -> str | None:
     transport = request.transport
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-    identity = peer_identity(ssl_object)
+    return peer_identity(transport.get_extra_info("ssl_object") if transport else None)
+
+
+def _authorize(route: Route, state: ServerState, identity: str | None, path: str) -> None:
     if route.auth is not Auth.POLICY:
-        return identity or ""
+        return
     if identity is None:
         raise APIError("tls: client certificate is required", status=400)
-    state.authorizer.verify(identity, request.path)
-    return identity
+    state.authorizer.verify(identity, path)
 
 
 async def _read_body(request: web.BaseRequest, route: Route) -> bytes:
