@@ -1,50 +1,22 @@
-"""The error log and the audit log: stdlib loggers plus live streams for ``/v1/log/*``.
+"""The error log (the ``aiokes.error`` logger) and the live streams behind ``/v1/log/*``.
 
-Audit events follow KES's audit stream format (LEGACY units: ``response.time`` in nanoseconds,
-which is what kms-go decodes), one event per request — not only key creation (minio/kes#480).
-Nothing here ever receives key material: events carry paths, identities and status codes.
+The audit log is :mod:`aiokes.audit`. Nothing here ever receives key material.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
-__all__ = ["AuditEvent", "LogStream", "audit_logger", "configure_logging", "error_logger"]
+__all__ = ["LogStream", "configure_logging", "error_logger"]
 
-audit_logger = logging.getLogger("aiokes.audit")
 error_logger = logging.getLogger("aiokes.error")
 
 _SUBSCRIBER_BACKLOG = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    time: datetime.datetime
-    ip: str
-    method: str
-    path: str
-    identity: str
-    status: int
-    duration: float  # seconds
-
-    def to_json(self) -> dict[str, Any]:
-        request: dict[str, str] = {"path": self.path, "method": self.method}
-        if self.ip:
-            request["ip"] = self.ip
-        if self.identity:
-            request["identity"] = self.identity
-        return {
-            "time": self.time.isoformat().replace("+00:00", "Z"),
-            "request": request,
-            "response": {"code": self.status, "time": int(self.duration * 1e9)},
-        }
 
 
 class LogStream:
@@ -55,14 +27,15 @@ class LogStream:
     """
 
     def __init__(self) -> None:
-        self._subscribers: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self._subscribers: set[asyncio.Queue[bytes | None]] = set()
         self.delivered = 0
 
     @property
     def active(self) -> bool:
         return bool(self._subscribers)
 
-    def publish(self, event: dict[str, Any]) -> None:
+    def publish(self, event: bytes) -> None:
+        """Send one ndjson line (ending in a newline) to every subscriber."""
         for queue in self._subscribers:
             try:
                 queue.put_nowait(event)
@@ -80,8 +53,8 @@ class LogStream:
                 except asyncio.QueueFull:
                     queue.get_nowait()  # make room: the end matters more than old events
 
-    async def subscribe(self) -> AsyncIterator[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(_SUBSCRIBER_BACKLOG)
+    async def subscribe(self) -> AsyncIterator[bytes]:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(_SUBSCRIBER_BACKLOG)
         self._subscribers.add(queue)
         try:
             while (event := await queue.get()) is not None:
@@ -102,31 +75,20 @@ class _StreamHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self._count()
         if self._stream.active:
-            self._stream.publish({"message": self.format(record)})
-
-
-class _JSONAuditFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        event = record.args
-        if isinstance(event, dict):
-            return json.dumps(event, separators=(",", ":"))
-        return record.getMessage()
+            line = json.dumps({"message": self.format(record)}, separators=(",", ":"))
+            self._stream.publish(line.encode() + b"\n")
 
 
 def configure_logging(
     *,
     error_level: int | None,
-    audit_level: int | None,
     error_stream: LogStream,
     count_error: Callable[[], None] = lambda: None,
     error_file: str = "",
-    audit_file: str = "",
 ) -> None:
-    """(Re)configure both loggers: errors as text on stderr, audit events as JSON on stdout.
-
-    A level of ``None`` is KES's ``off``. Re-running replaces the previous handlers, so a
-    reload can change levels and files.
-    """
+    """(Re)configure the error log: text on stderr or in ``error_file``, and forwarded to the
+    ``/v1/log/error`` subscribers. A level of ``None`` is KES's ``off``. Re-running replaces
+    the previous handlers, so a reload can change the level and the file."""
     _reset(error_logger, _handler(error_file, sys.stderr), error_level)
     error_logger.handlers[0].setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(message)s")
@@ -134,8 +96,6 @@ def configure_logging(
     forward = _StreamHandler(error_stream, count_error)
     forward.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     error_logger.addHandler(forward)
-    _reset(audit_logger, _handler(audit_file, sys.stdout), audit_level)
-    audit_logger.handlers[0].setFormatter(_JSONAuditFormatter())
 
 
 def _handler(file: str, default: TextIO) -> logging.Handler:

@@ -233,6 +233,7 @@ class Server:
         if self._dispatcher is not None:
             await self._dispatcher.state.aclose()
             self._dispatcher = None
+        self.services.audit.flush()
 
     async def serve_forever(
         self,
@@ -289,12 +290,11 @@ class Server:
         log = config.log
         configure_logging(
             error_level=log.error_level,
-            audit_level=log.audit_level,
             error_stream=self.services.error_stream,
             count_error=self.services.metrics.error_event,
             error_file=log.error_file,
-            audit_file=log.audit_file,
         )
+        self.services.audit.configure(log.audit_level, log.audit_file)
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from aiokes.audit import AuditLog
 from aiokes.log import LogStream
 from aiokes.metrics import Metrics
 
@@ -19,9 +20,11 @@ __all__ = ["Call", "Services"]
 
 @dataclass(slots=True)
 class Services:
-    """What lives as long as the process, across reloads: metrics and the log streams."""
+    """What lives as long as the process, across reloads: metrics, the audit log, the log
+    streams."""
 
     metrics: Metrics = field(default_factory=Metrics)
+    audit: AuditLog = field(default_factory=AuditLog)
     audit_stream: LogStream = field(default_factory=LogStream)
     error_stream: LogStream = field(default_factory=LogStream)
 

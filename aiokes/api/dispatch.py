@@ -8,8 +8,6 @@ chain — because this runs thousands of times a second and every layer costs.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import logging
 import time
 
 from aiohttp import web
@@ -18,7 +16,7 @@ from aiokes.api.call import Call, Services
 from aiokes.api.routes import Auth, Route
 from aiokes.api.wire import error_response
 from aiokes.errors import APIError, BadRequest
-from aiokes.log import AuditEvent, audit_logger, error_logger
+from aiokes.log import error_logger
 from aiokes.state import ServerState
 from aiokes.tls import peer_identity
 
@@ -112,22 +110,17 @@ class Dispatcher:
             return error_response(APIError("internal server error", status=500))
 
     def _audit(self, request: web.BaseRequest, identity: str, status: int, started: float) -> None:
-        stream = self.services.audit_stream
-        if not (audit_logger.isEnabledFor(logging.INFO) or stream.active):
+        audit, stream = self.services.audit, self.services.audit_stream
+        if not (audit.enabled or stream.active):
             return
-        remote = request.remote or ""
-        event = AuditEvent(
-            time=datetime.datetime.now(datetime.UTC),
-            ip=remote,
-            method=request.method,
-            path=request.path,
-            identity=identity,
-            status=status,
-            duration=time.perf_counter() - started,
-        ).to_json()
+        duration = time.perf_counter() - started
+        line = audit.line(
+            request.remote or "", request.method, request.path, identity, status, duration
+        )
         self.services.metrics.audit_event()
-        audit_logger.info("audit", event)
-        stream.publish(event)
+        audit.write(line)
+        if stream.active:
+            stream.publish(line)
 
 
 def _peer_identity(request: web.BaseRequest) -> str | None:

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiokes.api.call import Call
 from aiokes.api.wire import (
     b64,
+    base64_response,
     decode_object,
     empty_response,
     field_bytes,
@@ -115,7 +116,7 @@ async def generate(call: Call) -> web.StreamResponse:
     version = await load_key(call, name)
     plaintext = new_data_key()
     ciphertext = version.key.encrypt(plaintext, context)
-    return json_response({"plaintext": b64(plaintext), "ciphertext": b64(ciphertext)})
+    return base64_response(("plaintext", plaintext), ("ciphertext", ciphertext))
 
 
 async def encrypt(call: Call) -> web.StreamResponse:
@@ -124,7 +125,7 @@ async def encrypt(call: Call) -> web.StreamResponse:
     plaintext, context = field_bytes(body, "plaintext"), field_bytes(body, "context")
     version = await load_key(call, name)
     ciphertext = await _crypto(len(plaintext), version.key.encrypt, plaintext, context)
-    return json_response({"ciphertext": b64(ciphertext)})
+    return base64_response(("ciphertext", ciphertext))
 
 
 async def decrypt(call: Call) -> web.StreamResponse:
@@ -133,7 +134,7 @@ async def decrypt(call: Call) -> web.StreamResponse:
     ciphertext, context = field_bytes(body, "ciphertext"), field_bytes(body, "context")
     version = await load_key(call, name)
     plaintext = await _crypto(len(ciphertext), version.key.decrypt, ciphertext, context)
-    return json_response({"plaintext": b64(plaintext)})
+    return base64_response(("plaintext", plaintext))
 
 
 async def bulk_decrypt(call: Call) -> web.StreamResponse:
@@ -154,7 +155,7 @@ async def hmac(call: Call) -> web.StreamResponse:
     name = key_name(call.resource)
     message = field_bytes(decode_object(call.body), "message")
     version = await load_key(call, name)
-    return json_response({"hmac": b64(version.hmac(message))})
+    return base64_response(("hmac", version.hmac(message)))
 
 
 def key_name(name: str) -> str:

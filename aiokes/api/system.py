@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -104,9 +103,8 @@ async def _stream(call: Call, stream: LogStream) -> web.StreamResponse:
     """ndjson, one event per line, flushed per event, until the client goes away."""
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await response.prepare(call.request)
-    async for event in stream.subscribe():
-        line = json.dumps(event, separators=(",", ":")) + "\n"
-        await response.write(line.encode())
+    async for line in stream.subscribe():
+        await response.write(line)
     return response
 
 

@@ -1,0 +1,109 @@
+"""The audit log: one JSON line per request, in KES's audit-stream format.
+
+``{"time":…,"request":{"path","method","ip","identity"},"response":{"code","time"}}`` with
+``response.time`` in nanoseconds (the LEGACY unit, which kms-go decodes as a Go duration).
+Every request is audited, not only key creation (minio/kes#480). Events carry paths,
+identities and status codes — never key material.
+
+This is the hottest log line there is (one per request), so it bypasses the logging module:
+the line is formatted directly, and lines written during one event-loop iteration go out in a
+single write. Profiling showed the logging-module version taking a fifth of the server's CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from typing import BinaryIO
+
+__all__ = ["AuditLog"]
+
+_SAFE = frozenset(map(chr, range(0x20, 0x7F))) - {'"', "\\"}
+
+
+class AuditLog:
+    """Where audit lines go: standard output, a file, or nowhere (``log.audit: off``)."""
+
+    def __init__(self) -> None:
+        self._out: BinaryIO | None = None
+        self._owned = False  # whether _out is a file we opened (and must close)
+        self._pending: list[bytes] = []
+        self._second = -1
+        self._prefix = ""
+
+    @property
+    def enabled(self) -> bool:
+        return self._out is not None
+
+    def configure(self, level: int | None, file: str = "") -> None:
+        """Audit events are INFO: a level above it (or ``None``, KES's ``off``) disables them.
+        Called again on reload: re-opens the file (after log rotation, say)."""
+        self.close()
+        if level is None or level > logging.INFO:
+            return
+        if file:
+            descriptor = os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            self._out, self._owned = os.fdopen(descriptor, "ab"), True
+        else:
+            self._out = sys.stdout.buffer
+
+    def line(
+        self, ip: str, method: str, path: str, identity: str, status: int, duration: float
+    ) -> bytes:
+        request = f'"path":{_string(path)},"method":{_string(method)}'
+        if ip:
+            request += f',"ip":{_string(ip)}'
+        if identity:
+            request += f',"identity":{_string(identity)}'
+        response = f'"code":{status},"time":{int(duration * 1e9)}'
+        text = f'{{"time":"{self._now()}","request":{{{request}}},"response":{{{response}}}}}\n'
+        return text.encode()
+
+    def write(self, line: bytes) -> None:
+        """Queue ``line``; everything queued in this loop iteration is written at its end."""
+        if self._out is None:
+            return
+        if not self._pending:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no event loop (tests, shutdown): write at once
+                self._pending.append(line)
+                self.flush()
+                return
+        self._pending.append(line)
+
+    def flush(self) -> None:
+        if self._out is None or not self._pending:
+            self._pending.clear()
+            return
+        data, self._pending = b"".join(self._pending), []
+        try:
+            self._out.write(data)
+            self._out.flush()
+        except (OSError, ValueError) as exc:  # a full disk must not fail requests
+            logging.getLogger("aiokes.error").error("audit log: cannot write: %s", exc)
+
+    def close(self) -> None:
+        self.flush()
+        if self._owned and self._out is not None:
+            self._out.close()
+        self._out, self._owned = None, False
+
+    def _now(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # strftime once a second, not once a request
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+
+
+def _string(text: str) -> str:
+    """A JSON string; the common case (printable ASCII without quotes) needs no escaping."""
+    if _SAFE.issuperset(text):
+        return f'"{text}"'
+    return json.dumps(text)
