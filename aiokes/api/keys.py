@@ -120,21 +120,21 @@ async def generate(call: Call) -> web.StreamResponse:
 
 
 async def encrypt(call: Call) -> web.StreamResponse:
-    name = key_name(call.resource)
-    body = decode_object(call.body)
-    plaintext, context = field_bytes(body, "plaintext"), field_bytes(body, "context")
-    version = await load_key(call, name)
-    ciphertext = await _crypto(len(plaintext), version.key.encrypt, plaintext, context)
-    return base64_response(("ciphertext", ciphertext))
+    return await _transform(call, "plaintext", "ciphertext", seal=True)
 
 
 async def decrypt(call: Call) -> web.StreamResponse:
+    return await _transform(call, "ciphertext", "plaintext", seal=False)
+
+
+async def _transform(call: Call, given: str, answer: str, *, seal: bool) -> web.StreamResponse:
+    """Encrypt or decrypt the ``given`` field with the context as associated data."""
     name = key_name(call.resource)
     body = decode_object(call.body)
-    ciphertext, context = field_bytes(body, "ciphertext"), field_bytes(body, "context")
-    version = await load_key(call, name)
-    plaintext = await _crypto(len(ciphertext), version.key.decrypt, ciphertext, context)
-    return base64_response(("plaintext", plaintext))
+    data, context = field_bytes(body, given), field_bytes(body, "context")
+    key = (await load_key(call, name)).key
+    result = await _crypto(len(data), key.encrypt if seal else key.decrypt, data, context)
+    return base64_response((answer, result))
 
 
 async def bulk_decrypt(call: Call) -> web.StreamResponse:
