@@ -8,7 +8,7 @@ from cryptography import x509
 
 from aiokes.errors import NotAllowed
 from aiokes.identity import identity_of_certificate
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, StartServer
 
 
 async def test_reload_swaps_policies_and_starts_with_an_empty_cache(
@@ -138,3 +138,31 @@ async def test_refused_requests_are_audited_with_the_identity(server: RunningSer
     assert event["request"]["identity"] == server.stranger.identity
     assert event["response"]["code"] == 403
     await events.aclose()
+
+
+async def test_payloads_above_the_inline_limit_are_processed_off_the_event_loop(
+    start_server: StartServer,
+) -> None:
+    import threading
+
+    server = await start_server("crypto:\n  inline_limit: 16\n")
+    client = server.client()
+    await client.create_key("my-key")
+    seen: list[str] = []
+    key = (await server.server.state.keys.get("my-key")).key
+    original = type(key).encrypt
+
+    def spy(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:  # type: ignore[no-untyped-def]
+        seen.append(threading.current_thread().name)
+        return original(self, plaintext, associated_data)
+
+    type(key).encrypt = spy  # type: ignore[method-assign]
+    try:
+        small = await client.encrypt("my-key", b"x" * 16)
+        large = await client.encrypt("my-key", b"x" * 17)
+    finally:
+        type(key).encrypt = original  # type: ignore[method-assign]
+    assert seen[0] == threading.main_thread().name
+    assert seen[1] != threading.main_thread().name
+    assert await client.decrypt("my-key", small) == b"x" * 16
+    assert await client.decrypt("my-key", large) == b"x" * 17

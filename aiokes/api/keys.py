@@ -44,10 +44,6 @@ __all__ = [
     "list_keys",
 ]
 
-# Sealing a 32-byte DEK inline costs ~1.5 µs, a thread-pool hop 20-190 µs; the pool only pays
-# off for payloads large enough that the library releases the GIL and the work outweighs the
-# hop (see bench/RESULTS.md).
-CRYPTO_INLINE_LIMIT = 64 * 1024
 MAX_BULK_CIPHERTEXTS = 1000
 _BULK_INLINE_ITEMS = 64  # ~100 µs of crypto: beyond that, keep the event loop free
 T = TypeVar("T")
@@ -133,7 +129,8 @@ async def _transform(call: Call, given: str, answer: str, *, seal: bool) -> web.
     body = decode_object(call.body)
     data, context = field_bytes(body, given), field_bytes(body, "context")
     key = (await load_key(call, name)).key
-    result = await _crypto(len(data), key.encrypt if seal else key.decrypt, data, context)
+    operation = key.encrypt if seal else key.decrypt
+    result = await _crypto(call, len(data), operation, data, context)
     return base64_response((answer, result))
 
 
@@ -147,7 +144,7 @@ async def bulk_decrypt(call: Call) -> web.StreamResponse:
         return [{"plaintext": b64(version.key.decrypt(ct, ctx))} for ct, ctx in items]
 
     total = sum(len(ciphertext) for ciphertext, _ in items)
-    inline = total <= CRYPTO_INLINE_LIMIT and len(items) <= _BULK_INLINE_ITEMS
+    inline = total <= call.state.config.crypto_inline_limit and len(items) <= _BULK_INLINE_ITEMS
     return json_response(open_all() if inline else await asyncio.to_thread(open_all))
 
 
@@ -220,7 +217,9 @@ def _bulk_items(body: bytes) -> list[tuple[bytes, bytes]]:
     return items
 
 
-async def _crypto(size: int, operation: Callable[[bytes, bytes], T], data: bytes, ad: bytes) -> T:
-    if size <= CRYPTO_INLINE_LIMIT:
+async def _crypto(
+    call: Call, size: int, operation: Callable[[bytes, bytes], T], data: bytes, ad: bytes
+) -> T:
+    if size <= call.state.config.crypto_inline_limit:
         return operation(data, ad)
     return await asyncio.to_thread(operation, data, ad)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from aiokes.__about__ import __version__
+from aiokes.cli.bench import bench
 from aiokes.cli.identity import identity
 from aiokes.cli.key import key
 from aiokes.cli.log import log
@@ -36,3 +37,4 @@ for _command in (server, ls, key, policy, identity, status):
     main.add_command(_command)
 main.add_command(log)
 main.add_command(metric)
+main.add_command(bench)

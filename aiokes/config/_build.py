@@ -19,6 +19,7 @@ from aiokes.config._values import parse_log_level
 from aiokes.config._yaml import Node
 from aiokes.config.schema import (
     DEFAULT_ADDRESS,
+    DEFAULT_CRYPTO_INLINE_LIMIT,
     DEFAULT_PROXY_HEADER,
     ROUTE_PATHS,
     APIRouteConfig,
@@ -57,6 +58,9 @@ def build_config(root: Node, *, environ: Mapping[str, str]) -> ServerConfig:
         log=_log(top.section("log")),
         keys=_keys(top),
         keystore=build_keystore(top.section("keystore")),
+        crypto_inline_limit=top.section("crypto").integer(
+            "inline_limit", DEFAULT_CRYPTO_INLINE_LIMIT, minimum=0
+        ),
     )
 
 
