@@ -1,5 +1,43 @@
-"""aiokes: a KES-compatible key encryption service on aiohttp and uvloop."""
+"""aiokes: a KES-compatible key encryption service on aiohttp and uvloop.
+
+The supported library surface is what this module exports; everything else may change.
+"""
 
 from aiokes.__about__ import __version__
+from aiokes.client import DEK, Client, client_from_env
+from aiokes.config import ServerConfig, load_config
+from aiokes.errors import (
+    AiokesError,
+    APIError,
+    ConfigError,
+    DecryptError,
+    KeyExists,
+    KeyNotFound,
+    KeystoreError,
+    KeystoreUnreachable,
+    NotAllowed,
+)
+from aiokes.identity import APIKey
+from aiokes.keystore import Keystore
+from aiokes.server import Server
 
-__all__ = ["__version__"]
+__all__ = [
+    "DEK",
+    "APIError",
+    "APIKey",
+    "AiokesError",
+    "Client",
+    "ConfigError",
+    "DecryptError",
+    "KeyExists",
+    "KeyNotFound",
+    "Keystore",
+    "KeystoreError",
+    "KeystoreUnreachable",
+    "NotAllowed",
+    "Server",
+    "ServerConfig",
+    "__version__",
+    "client_from_env",
+    "load_config",
+]
