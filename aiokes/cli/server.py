@@ -127,6 +127,10 @@ def _run(
     reload_config: Callable[[], ServerConfig] | None = None,
 ) -> None:
     mlock_problem = lock_memory()
+    if mlock_problem is not None:
+        click.echo(
+            f"Warning: memory is not locked, keys may be swapped to disk: {mlock_problem}", err=True
+        )
     host = parse_address(addr or config.address).host
 
     def ready(port: int) -> None:
