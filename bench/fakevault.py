@@ -1,0 +1,42 @@
+"""Serve the test suite's fake Azure Key Vault (``tests/azure_fake.py``) in its own process.
+
+The ``aiokes-azure`` target runs aiokes on the Azure keystore against this fake, so cache
+misses pay a real HTTPS round trip through the Azure code path. Needs the source tree
+(``tests`` importable) and ``trustme`` (the ``test`` extra).
+
+    python -m bench.fakevault DIRECTORY     # prints "ready <url>", runs until SIGTERM
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+async def _serve(directory: Path) -> None:
+    from tests.azure_fake import FakeVault
+
+    async with FakeVault.running(directory) as vault:
+        print(f"ready {vault.url}", flush=True)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.exit("usage: python -m bench.fakevault DIRECTORY")
+    directory = Path(args[0])
+    directory.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_serve(directory))
+
+
+if __name__ == "__main__":
+    main()

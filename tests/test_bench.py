@@ -1,0 +1,167 @@
+"""The benchmark suite (``bench/``) keeps working: a smoke run of a few seconds against an
+aiokes the harness starts (``--dev``, in-memory keystore) and the baseline, plus the pieces
+whose mistakes would silently skew every result (HTTP parsing, percentiles, the op mix).
+No performance thresholds: the numbers depend on the machine."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aiokes.cli import main as aiokes_main
+from bench.report import write_outputs
+from bench.runner import SuiteOptions, run_suite
+from bench.scenarios import RequestSource, Workload, get_scenario
+from bench.stats import percentiles
+from bench.wire import ResponseParser, build_request
+
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+
+
+def test_smoke_run_writes_json_markdown_and_plots_with_successful_requests(
+    tmp_path: Path,
+) -> None:
+    """aiokes and the baseline, keep-alive and resumed-handshake scenarios, two connection
+    counts and an open-loop rate: every run answers, and the outputs carry what reports need."""
+    options = SuiteOptions(
+        out=tmp_path,
+        targets=("aiokes",),
+        scenarios=("generate", "resumed"),
+        connections=(1, 2),
+        rates=("50%",),
+        duration=0.4,
+        warmup=0.1,
+        max_requests=150,
+        timeout=5.0,
+        command="pytest smoke run",
+    )
+    document = run_suite(options)
+    written = write_outputs(document, tmp_path)
+
+    results = json.loads(written["json"].read_text())
+    assert set(results) == {"command", "machine", "options", "runs", "ratios", "median_ratios"}
+    assert results["machine"]["nproc"] >= 1
+    assert results["machine"]["cpu_model"]
+    runs = results["runs"]
+    assert {run["target"] for run in runs} == {"aiokes", "baseline"}
+    assert {run["mode"] for run in runs} == {"closed", "open"}
+    for run in runs:
+        measurement = run["measurement"]
+        assert measurement["ok"] > 0, run
+        assert measurement["statuses"] == {"200": measurement["ok"]}
+        assert set(measurement["latency"]) == {"count", "mean", "p50", "p90", "p99", "p999", "max"}
+        assert measurement["cdf"][-1][1] == 1.0
+        assert "server_cpu_per_request_us" in measurement
+    resumed = [run["measurement"] for run in runs if run["scenario"] == "resumed"]
+    assert all(m["resumed_handshakes"] > 0 and m["full_handshakes"] == 0 for m in resumed)
+    assert {(r["target"], r["scenario"]) for r in results["ratios"]} == {
+        ("aiokes", "generate"),
+        ("aiokes", "resumed"),
+    }
+    summary = written["markdown"].read_text()
+    assert "## Runs" in summary
+    assert "## Ratios to the baseline" in summary
+    assert "usable cores" in summary
+    if HAS_MATPLOTLIB:
+        assert (tmp_path / "throughput-generate.png").stat().st_size > 0
+        assert (tmp_path / "latency-resumed.png").stat().st_size > 0
+
+
+def test_parser_reassembles_a_response_split_across_reads_and_keeps_what_follows() -> None:
+    parser = ResponseParser()
+    first = b'HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n{"a":"b"}\n'
+    assert parser.feed(first[:7]) is None
+    assert parser.feed(first[7:30]) is None
+    response = parser.feed(first[30:] + b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nn")
+    assert response is not None
+    assert (response.status, response.body, response.keep_alive) == (200, b'{"a":"b"}\n', True)
+    second = parser.feed(b"o")
+    assert second is not None
+    assert (second.status, second.body) == (404, b"no")
+
+
+def test_parser_decodes_chunked_bodies_and_sees_connection_close() -> None:
+    parser = ResponseParser()
+    data = (
+        b"HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"4\r\nabcd\r\n3;ext=1\r\nefg\r\n0\r\n\r\n"
+    )
+    response = parser.feed(data)
+    assert response is not None
+    assert (response.status, response.body, response.keep_alive) == (502, b"abcdefg", False)
+
+
+def test_parser_fast_path_takes_a_whole_canonical_response() -> None:
+    body = b'{"plaintext":"x"}\n'
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    response = ResponseParser().feed(data)
+    assert response is not None
+    assert (response.status, response.body, response.keep_alive) == (200, body, True)
+
+
+def test_request_bytes_carry_length_host_and_close_when_asked() -> None:
+    request = build_request("POST", "/v1/key/generate/k", "127.0.0.1:7373", b"{}", close=True)
+    head, _, body = request.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /v1/key/generate/k HTTP/1.1\r\n")
+    assert b"\r\nHost: 127.0.0.1:7373" in head
+    assert b"\r\nContent-Length: 2" in head
+    assert b"\r\nConnection: close" in head
+    assert body == b"{}"
+
+
+def test_percentiles_are_nearest_rank_in_milliseconds() -> None:
+    ordered = [i / 1000 for i in range(1, 1001)]  # 1 ms … 1000 ms
+    result = percentiles(ordered)
+    assert (result.p50, result.p90, result.p99, result.p999, result.max) == (
+        500.0,
+        900.0,
+        990.0,
+        999.0,
+        1000.0,
+    )
+    assert percentiles([]).count == 0
+
+
+def test_mixed_scenario_follows_the_generate_decrypt_ratio_over_every_key() -> None:
+    scenario = get_scenario("mixed", keys=4, mix=(1, 3))
+    keys = tuple(f"k{i}" for i in range(4))
+    workload = Workload(scenario, keys, {key: b"sealed" for key in keys})
+    source = RequestSource(workload, "h:1", share=(0, 1))
+    requests = [source.next() for _ in range(len(source))]
+    generate = [r for r in requests if r.startswith(b"POST /v1/key/generate/")]
+    decrypt = [r for r in requests if r.startswith(b"POST /v1/key/decrypt/")]
+    assert (len(generate), len(decrypt)) == (4, 12)
+    assert {r.split(b" ")[1].rsplit(b"/", 1)[1] for r in generate} == {k.encode() for k in keys}
+
+
+def test_miss_storm_processes_take_disjoint_key_names() -> None:
+    scenario = get_scenario("miss-storm", keys=10)
+    workload = Workload(scenario, tuple(f"k{i}" for i in range(10)), {})
+    seen = []
+    for index in range(2):
+        source = RequestSource(workload, "h:1", share=(index, 2))
+        seen.append({source.next().split(b" ")[1] for _ in range(len(source))})
+    assert len(seen[0]) == len(seen[1]) == 5
+    assert not seen[0] & seen[1]
+
+
+def test_aiokes_bench_explains_when_the_bench_package_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "bench.cli", None)  # makes the import fail
+    result = CliRunner().invoke(aiokes_main, ["bench", "run", "--help"])
+    assert result.exit_code == 1
+    assert "benchmark suite is not importable" in result.output
+
+
+def test_aiokes_bench_delegates_to_the_bench_command_line() -> None:
+    result = CliRunner().invoke(aiokes_main, ["bench", "--help"])
+    assert result.exit_code == 0
+    assert "Usage: aiokes bench" in result.output
+    for command in ("run", "crypto", "memory", "profile", "crosscheck", "report"):
+        assert command in result.output
