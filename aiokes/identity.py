@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 import secrets
@@ -36,6 +37,7 @@ _NAME_CHARS = re.compile(r"[0-9A-Za-z_-]*")
 _HEX_IDENTITY = re.compile(r"[0-9a-f]{64}")
 
 
+@functools.lru_cache(maxsize=4096)  # the same few key names arrive thousands of times a second
 def valid_name(name: str) -> bool:
     """KES ``validName``: 1..80 of ``[0-9A-Za-z_-]``, no leading/trailing ``-``, not ``_``."""
     return name != "" and _valid(name, star_allowed=False)

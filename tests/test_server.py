@@ -166,3 +166,27 @@ async def test_payloads_above_the_inline_limit_are_processed_off_the_event_loop(
     assert seen[1] != threading.main_thread().name
     assert await client.decrypt("my-key", small) == b"x" * 16
     assert await client.decrypt("my-key", large) == b"x" * 17
+
+
+async def test_a_hanging_keystore_read_ends_at_the_route_timeout(
+    start_server: StartServer,
+) -> None:
+    import asyncio
+
+    from aiokes.errors import APIError
+
+    server = await start_server("api:\n  /v1/key/generate/:\n    timeout: 1s\n")
+    await server.client().create_key("my-key")
+    keystore = server.server.state.keystore
+    never = asyncio.Event()
+
+    async def hanging_get(name: str) -> bytes:  # a keystore that stopped answering
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    keystore.get = hanging_get  # type: ignore[method-assign]
+    async with asyncio.timeout(10):  # generous: the route timeout is 1 s
+        with pytest.raises(APIError) as info:
+            await server.client().generate_key("my-key")
+    assert (info.value.status, info.value.message) == (503, "request timed out")
+    never.set()

@@ -92,10 +92,7 @@ class Dispatcher:
         try:
             body = await _read_body(request, route)
             call = Call(request, state, self.services, route, identity, resource, body)
-            if not route.timeout:
-                return await route.handler(call)
-            async with asyncio.timeout(route.timeout):
-                return await route.handler(call)
+            return await route.handler(call)
         except APIError as exc:
             return error_response(exc)
         except TimeoutError:
@@ -143,8 +140,10 @@ async def _read_body(request: web.BaseRequest, route: Route) -> bytes:
     if limit == 0 or not request.body_exists:
         return b""
     length = request.content_length
-    if length is not None and length > limit:
-        raise BadRequest(route.body_error)
+    if length is not None:
+        if length > limit:
+            raise BadRequest(route.body_error)
+        return await request.read()  # one read of a known, bounded length
     chunks: list[bytes] = []
     size = 0
     while chunk := await request.content.readany():

@@ -87,7 +87,8 @@ async def describe(call: Call) -> web.StreamResponse:
 async def list_keys(call: Call) -> web.StreamResponse:
     prefix = list_prefix(call.resource)
     try:
-        page = await call.state.keys.list(prefix)
+        async with call.deadline():
+            page = await call.state.keys.list(prefix)
     except KeystoreError as exc:
         raise _keystore_failure("failed to list keys", prefix, exc) from exc
     reply: dict[str, Any] = {"names": page.names}
@@ -99,7 +100,8 @@ async def list_keys(call: Call) -> web.StreamResponse:
 async def delete(call: Call) -> web.StreamResponse:
     name = key_name(call.resource)
     try:
-        await call.state.keys.delete(name)
+        async with call.deadline():
+            await call.state.keys.delete(name)
     except KeystoreError as exc:
         raise _keystore_failure("failed to delete key", name, exc) from exc
     return empty_response()
@@ -145,7 +147,10 @@ async def bulk_decrypt(call: Call) -> web.StreamResponse:
 
     total = sum(len(ciphertext) for ciphertext, _ in items)
     inline = total <= call.state.config.crypto_inline_limit and len(items) <= _BULK_INLINE_ITEMS
-    return json_response(open_all() if inline else await asyncio.to_thread(open_all))
+    if inline:
+        return json_response(open_all())
+    async with call.deadline():
+        return json_response(await asyncio.to_thread(open_all))
 
 
 async def hmac(call: Call) -> web.StreamResponse:
@@ -172,14 +177,19 @@ def list_prefix(pattern: str) -> str:
 
 async def load_key(call: Call, name: str) -> KeyVersion:
     try:
-        return await call.state.keys.get(name)
+        keys = call.state.keys
+        if name in keys:  # a hit never suspends: no timeout needed
+            return await keys.get(name)
+        async with call.deadline():
+            return await keys.get(name)
     except KeystoreError as exc:
         raise _keystore_failure("failed to read key", name, exc) from exc
 
 
 async def _store(call: Call, name: str, record: bytes) -> None:
     try:
-        await call.state.keys.create(name, record)
+        async with call.deadline():
+            await call.state.keys.create(name, record)
     except KeystoreError as exc:
         raise _keystore_failure("failed to create key", name, exc) from exc
 
@@ -222,4 +232,5 @@ async def _crypto(
 ) -> T:
     if size <= call.state.config.crypto_inline_limit:
         return operation(data, ad)
-    return await asyncio.to_thread(operation, data, ad)
+    async with call.deadline():
+        return await asyncio.to_thread(operation, data, ad)

@@ -53,7 +53,8 @@ async def status(call: Call) -> web.StreamResponse:
         "mem_stack_used": 0,
     }
     try:
-        state = await call.state.keys.status()
+        async with call.deadline():
+            state = await call.state.keys.status()
         reply["keystore_latency"] = max(1, round(state.latency * 1000))
     except KeystoreError:
         reply["keystore_unavailable"] = True
@@ -64,7 +65,8 @@ async def status(call: Call) -> web.StreamResponse:
 
 async def ready(call: Call) -> web.StreamResponse:
     try:
-        await call.state.keys.status()
+        async with call.deadline():
+            await call.state.keys.status()
     except KeystoreUnreachable:
         raise APIError("key store is not reachable", status=504) from None
     except KeystoreError:
