@@ -223,7 +223,7 @@ def _command_line() -> str:
     help="Also write the rows as JSON here.",
 )
 def crypto(json_file: Path | None) -> None:
-    """Seal/open inline vs asyncio.to_thread, 32 B … 1 MiB: choose CRYPTO_INLINE_LIMIT."""
+    """Seal/open inline vs asyncio.to_thread, 32 B … 1 MiB: choose crypto.inline_limit."""
     from bench.crypto import measure_crypto, recommend_limit, rows_json, table
     from bench.machine import describe_machine
 
@@ -232,7 +232,7 @@ def crypto(json_file: Path | None) -> None:
     click.echo(f"{machine['date_utc']}  nproc={machine['nproc']}  {machine['cpu_model']}")
     click.echo(table(rows))
     limit = recommend_limit(rows)
-    click.echo(f"\nrecommended CRYPTO_INLINE_LIMIT: {limit} bytes")
+    click.echo(f"\nrecommended crypto.inline_limit: {limit} bytes")
     if json_file is not None:
         document = {"machine": machine, "rows": rows_json(rows), "recommended_limit": limit}
         json_file.write_text(json.dumps(document, indent=2) + "\n")

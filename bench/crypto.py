@@ -13,7 +13,7 @@ For payload sizes from 32 bytes to 1 MiB this measures, with aiokes's own ``Secr
   means the library releases the GIL (a worker thread then runs beside the loop), about 1
   means it does not (the loop waits for the GIL either way).
 
-The recommended ``CRYPTO_INLINE_LIMIT`` is the largest measured size at which inline still
+The recommended ``crypto.inline_limit`` is the largest measured size at which inline still
 costs the loop less than the offload does.
 """
 

@@ -557,7 +557,7 @@ async def test_memory_keystore_connects_to_an_empty_store() -> None:
 
 def test_crypto_inline_limit_defaults_and_parses() -> None:
     base = "admin:\n  identity: x\ntls:\n  key: k\n  cert: c\nkeystore:\n  fs:\n    path: p\n"
-    assert parse_config(base, environ={}).crypto_inline_limit == 65536
+    assert parse_config(base, environ={}).crypto_inline_limit == 262144
     config = parse_config(base + "crypto:\n  inline_limit: ${LIMIT}\n", environ={"LIMIT": "0"})
     assert config.crypto_inline_limit == 0
     with pytest.raises(ConfigError, match=r"<config>:10: config 'crypto.inline_limit'"):

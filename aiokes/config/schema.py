@@ -34,7 +34,7 @@ __all__ = [
     "TLSConfig",
 ]
 
-DEFAULT_CRYPTO_INLINE_LIMIT = 64 * 1024
+DEFAULT_CRYPTO_INLINE_LIMIT = 256 * 1024  # measured: bench/RESULTS.md section 7
 DEFAULT_ADDRESS = "0.0.0.0:7373"  # KES listens on every interface by default
 DEFAULT_PROXY_HEADER = "X-Tls-Client-Cert"
 
