@@ -22,8 +22,6 @@ from typing import BinaryIO
 
 __all__ = ["AuditLog"]
 
-_SAFE = frozenset(map(chr, range(0x20, 0x7F))) - {'"', "\\"}
-
 
 class AuditLog:
     """Where audit lines go: standard output, a file, or nowhere (``log.audit: off``)."""
@@ -54,11 +52,13 @@ class AuditLog:
     def line(
         self, ip: str, method: str, path: str, identity: str, status: int, duration: float
     ) -> bytes:
-        request = f'"path":{_string(path)},"method":{_string(method)}'
+        # Only the path is the client's free text; the method is an HTTP token, the address an
+        # IP and the identity hex, none of which can need JSON escaping.
+        request = f'"path":{_string(path)},"method":"{method}"'
         if ip:
-            request += f',"ip":{_string(ip)}'
+            request += f',"ip":"{ip}"'
         if identity:
-            request += f',"identity":{_string(identity)}'
+            request += f',"identity":"{identity}"'
         response = f'"code":{status},"time":{int(duration * 1e9)}'
         text = f'{{"time":"{self._now()}","request":{{{request}}},"response":{{{response}}}}}\n'
         return text.encode()
@@ -104,6 +104,6 @@ class AuditLog:
 
 def _string(text: str) -> str:
     """A JSON string; the common case (printable ASCII without quotes) needs no escaping."""
-    if _SAFE.issuperset(text):
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
         return f'"{text}"'
     return json.dumps(text)

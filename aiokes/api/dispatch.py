@@ -143,7 +143,14 @@ async def _read_body(request: web.BaseRequest, route: Route) -> bytes:
     if length is not None:
         if length > limit:
             raise BadRequest(route.body_error)
-        return await request.read()  # one read of a known, bounded length
+        # A small body has usually arrived with the headers: take it without awaiting.
+        data = request.content.read_nowait(length)
+        if len(data) < length:
+            try:
+                data += await request.content.readexactly(length - len(data))
+            except asyncio.IncompleteReadError:  # the client sent less than it announced
+                raise BadRequest(route.body_error) from None
+        return data
     chunks: list[bytes] = []
     size = 0
     while chunk := await request.content.readany():
