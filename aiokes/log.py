@@ -6,6 +6,7 @@ The audit log is :mod:`aiokes.audit`. Nothing here ever receives key material.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -28,7 +29,6 @@ class LogStream:
 
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[bytes | None]] = set()
-        self.delivered = 0
 
     @property
     def active(self) -> bool:
@@ -37,11 +37,8 @@ class LogStream:
     def publish(self, event: bytes) -> None:
         """Send one ndjson line (ending in a newline) to every subscriber."""
         for queue in self._subscribers:
-            try:
+            with contextlib.suppress(asyncio.QueueFull):  # a slow subscriber loses events
                 queue.put_nowait(event)
-                self.delivered += 1
-            except asyncio.QueueFull:
-                pass
 
     def close(self) -> None:
         """End every subscription (server shutdown), so streaming responses finish."""
