@@ -35,6 +35,7 @@ from tests.azure_fake import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.cli.conftest import ainvoke, invoke
 from tests.conftest import ClientIdentity, make_identity
 from tests.crypto.vectors import JSON_AES, JSON_RECORD_VECTORS, PROTOBUF_RECORD
+from tests.tutorial import tutorial_config
 
 VERSIONS = ("GET", "/secrets/{name}/versions")
 GET_VERSION = ("GET", "/secrets/{name}/{version}")
@@ -306,23 +307,6 @@ def _server_yaml(directory: Path, admin: str, offline: str) -> str:
 
 # -- the operator tutorial with keystore: azure (issue 3, point 5) ----------------------------
 
-TUTORIAL_CONFIG = """\
-address: 0.0.0.0:7373
-admin:
-  identity: disabled
-tls:
-  key: private.key
-  cert: public.crt
-policy:
-  my-app:
-    allow:
-    - /v1/key/create/my-key*
-    - /v1/key/generate/my-key*
-    - /v1/key/decrypt/my-key*
-    identities:
-    - {client_identity}
-"""
-
 
 @dataclass
 class Tutorial:
@@ -368,8 +352,7 @@ async def tutorial(
     client_identity = created.stdout.split("Identity:", 1)[1].split()[0]
     config_file = tmp_path / "config.yml"
     config_file.write_text(
-        TUTORIAL_CONFIG.format(client_identity=client_identity)
-        + keystore_yaml(vault.url, vault.ca_file)
+        tutorial_config(client_identity, keystore_yaml(vault.url, vault.ca_file))
     )
     steps = Tutorial(vault, config_file, client_identity)
     await steps.start_server()

@@ -11,31 +11,12 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-TUTORIAL_CONFIG = """\
-    address: 0.0.0.0:7373
-    admin:
-      identity: disabled
-    tls:
-      key: private.key
-      cert: public.crt
-    policy:
-      my-app:
-        allow:
-        - /v1/key/create/my-key*
-        - /v1/key/generate/my-key*
-        - /v1/key/decrypt/my-key*
-        identities:
-        - {identity}
-    keystore:
-      fs:
-        path: ./keys
-    """
+from tests.tutorial import tutorial_config
 
 
 def aiokes(directory: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -57,7 +38,7 @@ def directory(tmp_path: Path) -> Path:
     aiokes(tmp_path, "identity", "new", "--ip", "127.0.0.1", "localhost")
     aiokes(tmp_path, "identity", "new", "--key=client.key", "--cert=client.crt", "MyApp")
     identity = aiokes(tmp_path, "identity", "of", "client.crt").strip()
-    (tmp_path / "config.yml").write_text(textwrap.dedent(TUTORIAL_CONFIG).format(identity=identity))
+    (tmp_path / "config.yml").write_text(tutorial_config(identity))
     return tmp_path
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,26 +14,7 @@ import pytest
 from aiokes.config import load_config
 from aiokes.server import Server
 from tests.cli.conftest import ainvoke, invoke
-
-TUTORIAL_CONFIG = """\
-    address: 0.0.0.0:7373
-    admin:
-      identity: disabled
-    tls:
-      key: private.key
-      cert: public.crt
-    policy:
-      my-app:
-        allow:
-        - /v1/key/create/my-key*
-        - /v1/key/generate/my-key*
-        - /v1/key/decrypt/my-key*
-        identities:
-        - {client_identity}
-    keystore:
-      fs:
-        path: keys
-    """
+from tests.tutorial import tutorial_config
 
 
 @pytest.fixture
@@ -61,7 +41,7 @@ def _make_tutorial_files() -> Path:
     client_identity = created.stdout.split("Identity:", 1)[1].split()[0]
     assert invoke(["identity", "of", "client.crt"]).stdout == client_identity + "\n"
     config = Path("config.yml")
-    config.write_text(textwrap.dedent(TUTORIAL_CONFIG).format(client_identity=client_identity))
+    config.write_text(tutorial_config(client_identity))
     return config
 
 
