@@ -47,12 +47,12 @@ def client_settings_from_env(
 ) -> ClientSettings:
     """Resolve the server and the client credentials; explicit arguments win over variables.
 
-    Several comma-separated servers may be configured (KES load-balances over them); the
-    first one is used. Missing or contradicting credentials raise :class:`AiokesError`.
+    Several comma-separated servers may be configured; the client fails over between them.
+    Missing or contradicting credentials raise :class:`AiokesError`.
     """
     environ = os.environ if environ is None else environ
     servers = server or _first(environ, SERVER_VARIABLES) or DEFAULT_SERVER
-    endpoint = next((s.strip() for s in servers.split(",") if s.strip()), DEFAULT_SERVER)
+    endpoint = ",".join(s.strip() for s in servers.split(",") if s.strip()) or DEFAULT_SERVER
     key_text, key_source = _api_key_text(environ, api_key)
     cert_file = _first(environ, CERT_FILE_VARIABLES)
     key_file = _first(environ, KEY_FILE_VARIABLES)

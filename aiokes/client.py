@@ -53,7 +53,12 @@ class DEK:
 
 
 class Client:
-    """An mTLS client of one KES/aiokes server. Close it (or use ``async with``) when done."""
+    """An mTLS client of a KES/aiokes server. Close it (or use ``async with``) when done.
+
+    ``endpoint`` may list several servers, comma-separated, as ``KES_SERVER`` does: a request
+    goes to the last server that answered and moves on to the next when one cannot be reached
+    or answers 5xx (except 501), as KES's Go client fails over.
+    """
 
     def __init__(
         self,
@@ -69,7 +74,10 @@ class Client:
         key_password: KeyPassword | None = None,
         max_connections: int = 100,
     ) -> None:
-        self.endpoint = normalize_endpoint(endpoint)
+        self.endpoints = [normalize_endpoint(e) for e in endpoint.split(",") if e.strip()]
+        if not self.endpoints:
+            raise AiokesError("no server endpoint given")
+        self._current = 0
         self.timeout = timeout
         self._ssl_context = ssl_context or client_ssl_context(
             cert_file=cert_file,
@@ -82,8 +90,13 @@ class Client:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
+    @property
+    def endpoint(self) -> str:
+        """The server requests go to first (the last one that answered)."""
+        return self.endpoints[self._current]
+
     def __repr__(self) -> str:
-        return f"Client({self.endpoint!r})"
+        return f"Client({','.join(self.endpoints)!r})"
 
     async def __aenter__(self) -> Client:
         return self
@@ -199,7 +212,7 @@ class Client:
         """Yield the server's log events (one ndjson line each) until the stream ends."""
         if kind not in ("audit", "error"):
             raise ValueError(f"unknown log stream '{kind}': use 'audit' or 'error'")
-        url = self._url(f"/v1/log/{kind}")
+        url = self._url(self.endpoint, f"/v1/log/{kind}")
         # A subscription is open-ended: only connecting is bounded by the timeout.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout)
         try:
@@ -210,7 +223,7 @@ class Client:
                     if line.strip():
                         yield json_object(parse_json(line, url.path), url.path)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise self._unreachable(exc) from None
+            raise self._unreachable(self.endpoint, exc) from None
 
     # -- raw access --------------------------------------------------------------------------
 
@@ -277,17 +290,29 @@ class Client:
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Headers, bytes]:
         session = self._open_session()
-        try:
-            async with session.request(
-                method, self._url(path), data=body, headers=headers
-            ) as response:
-                return response.status, _headers(response), await response.read()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise self._unreachable(exc) from None
+        count = len(self.endpoints)
+        failure: AiokesError | None = None
+        for attempt in range(count):
+            index = (self._current + attempt) % count
+            try:
+                async with session.request(
+                    method, self._url(self.endpoints[index], path), data=body, headers=headers
+                ) as response:
+                    answer = response.status, _headers(response), await response.read()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                failure = self._unreachable(self.endpoints[index], exc)
+                continue
+            if answer[0] >= 500 and answer[0] != 501 and attempt + 1 < count:
+                continue  # a failing server: the next one may answer
+            self._current = index
+            return answer
+        assert failure is not None
+        raise failure
 
-    def _url(self, path: str) -> URL:
+    @staticmethod
+    def _url(endpoint: str, path: str) -> URL:
         # Paths are built already escaped; yarl must not quote them a second time.
-        return URL(self.endpoint + path, encoded=True)
+        return URL(endpoint + path, encoded=True)
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -299,8 +324,8 @@ class Client:
             )
         return self._session
 
-    def _unreachable(self, exc: BaseException) -> AiokesError:
-        return AiokesError(f"cannot reach {self.endpoint}: {transport_reason(exc, self.timeout)}")
+    def _unreachable(self, endpoint: str, exc: BaseException) -> AiokesError:
+        return AiokesError(f"cannot reach {endpoint}: {transport_reason(exc, self.timeout)}")
 
 
 def client_from_env(
