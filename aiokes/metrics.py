@@ -80,7 +80,13 @@ class Metrics:
     def request_started(self) -> None:
         self._cells[self._base + _ACTIVE] += 1
 
-    def request_finished(self) -> None:
+    def request_finished(self, status: int, duration: float) -> None:
+        """A started request was answered: no longer active, and observed."""
+        self._cells[self._base + _ACTIVE] -= 1
+        self.observe(status, duration)
+
+    def request_abandoned(self) -> None:
+        """A started request ended without an answer (the client went away)."""
         self._cells[self._base + _ACTIVE] -= 1
 
     def audit_event(self) -> None:

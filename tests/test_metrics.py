@@ -70,3 +70,15 @@ def test_unexpected_status_codes_stay_in_their_class() -> None:
     samples = _samples(metrics.render())
     assert samples['kes_http_request_error{code="400"}'] == "1"
     assert samples['kes_http_request_failure{code="500"}'] == "1"
+
+
+def test_a_finished_request_leaves_the_active_gauge_and_is_observed() -> None:
+    metrics = MetricsTable().worker()
+    for _ in range(3):
+        metrics.request_started()
+    metrics.request_finished(200, 0.002)
+    metrics.request_abandoned()  # the client went away: no answer to count
+    samples = _samples(metrics.render())
+    assert samples["kes_http_request_active"] == "1"
+    assert samples['kes_http_request_success{code="200"}'] == "1"
+    assert samples["kes_http_response_time_count"] == "1"

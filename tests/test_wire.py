@@ -1,13 +1,24 @@
-"""The hand-assembled hot-path bodies are byte-identical to what the JSON encoder writes."""
+"""The hot path's shortcuts: hand-assembled bodies are byte-identical to what the JSON encoder
+writes, and request bodies matched directly decode as the full decoder decodes them."""
 
 from __future__ import annotations
 
 import base64
+import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiokes.api.wire import base64_response, json_response
+from aiokes._gocompat import load_json_object
+from aiokes.api.wire import (
+    base64_response,
+    context_field,
+    decode_object,
+    field_bytes,
+    json_response,
+)
+from aiokes.errors import APIError
 
 
 @given(st.binary(max_size=200), st.binary(max_size=200))
@@ -21,3 +32,68 @@ def test_base64_response_matches_the_json_encoder(first: bytes, second: bytes) -
     )
     assert fast.body == slow.body
     assert fast.content_type == slow.content_type == "application/json"
+
+
+# --- request bodies: the fast paths answer exactly as the full decoder does -----------------
+
+_WHITESPACE = st.sampled_from(["", " ", "\t", "\r\n", "  \n"])
+_BASE64_TEXT = st.binary(max_size=48).map(lambda data: base64.b64encode(data).decode())
+_NAMES = st.sampled_from(["context", "ciphertext", "plaintext", "message", "a_b"])
+
+
+@st.composite
+def _flat_objects(draw: st.DrawFn) -> bytes:
+    """Objects of lower-case names and base64 strings, with JSON whitespace anywhere: what
+    the fast path of ``load_json_object`` takes."""
+    space = draw(_WHITESPACE)
+    members = draw(st.lists(st.tuples(_NAMES, _BASE64_TEXT), max_size=4))
+    inner = f"{space},{space}".join(f'"{n}"{space}:{space}"{v}"' for n, v in members)
+    return f"{space}{{{space}{inner}{space}}}{space}".encode()
+
+
+def _reference_decode(data: bytes) -> dict[str, object]:
+    pairs = json.loads(data, object_pairs_hook=lambda pairs: pairs)
+    return {name.casefold(): value for name, value in pairs}
+
+
+@given(_flat_objects())
+def test_flat_objects_decode_as_the_full_decoder_does(data: bytes) -> None:
+    assert load_json_object(data) == _reference_decode(data)
+
+
+@given(st.binary(max_size=48), _WHITESPACE)
+def test_context_field_reads_every_context(context: bytes, space: str) -> None:
+    compact = b'{"context":"' + base64.b64encode(context) + b'"}'
+    spaced = f'{{{space}"context"{space}:{space}"{base64.b64encode(context).decode()}"}}'
+    assert context_field(compact) == context
+    assert context_field(spaced.encode()) == context
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"context":"YWJ"}',  # bad padding
+        b'{"context":"YW=j"}',
+        b'{"context":"YWJj"',
+        b'{"context":5}',
+        b'{"context":"YWJj",}',
+        b"[]",
+        b'{"Context":"YWJj"}',  # Go folds the name: a valid context
+        b'{"context":null}',
+        b'{"context":"YWJj","context":"ZGVm"}',  # the last duplicate wins
+        b'{"context":"YW\\u004aj"}',  # an escape: only the full decoder reads it
+    ],
+)
+def test_context_field_answers_as_the_general_path(body: bytes) -> None:
+    def general() -> bytes:
+        return field_bytes(decode_object(body), "context")
+
+    try:
+        expected: bytes | type[Exception] = general()
+    except APIError as exc:
+        expected = type(exc)
+    if isinstance(expected, bytes):
+        assert context_field(body) == expected
+    else:
+        with pytest.raises(expected):
+            context_field(body)

@@ -31,55 +31,42 @@ _NOT_FOUND_HEADERS = {
 
 
 class Dispatcher:
-    """Serves requests on the current :class:`ServerState`; a reload assigns ``state``."""
+    """Serves requests on the current :class:`ServerState`; a reload assigns ``state``.
+
+    This runs once per request, thousands of times a second, so it is kept flat: every layer
+    of coroutine and every attribute chain is paid per request (bench/RESULTS.md, section 12).
+    """
 
     def __init__(self, state: ServerState, services: Services) -> None:
         self.state = state
         self.services = services
+        self._metrics = services.metrics
+        self._audit_log = services.audit
+        self._audit_stream = services.audit_stream
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
         state = self.state  # one snapshot for the whole request, even across a reload
-        found = state.routes.find(request.path)
+        path = request.path
+        found = state.routes.find(path)
         if found is None:
-            self._audit(request, "", 404, started)
+            self._audit(request, path, "", 404, started)
             return web.Response(status=404, body=_NOT_FOUND, headers=_NOT_FOUND_HEADERS)
         route, resource = found
-        state.activity.enter()
+        peer = _peer_identity(request)
+        identity = peer or ""  # known even when refused: the audit log says who it was
+        activity = state.activity
+        activity.enter()
         try:
-            identity, response = await self._serve(request, state, route, resource)
-        finally:
-            state.activity.exit()
-        self._audit(request, identity, response.status, started)
-        return response
-
-    async def _serve(
-        self, request: web.BaseRequest, state: ServerState, route: Route, resource: str
-    ) -> tuple[str, web.StreamResponse]:
-        identity = ""
-        metrics = self.services.metrics
-        try:
-            if not route.accepts(request.method):
-                raise APIError(
-                    f"received method '{request.method}' expected '{route.method}'", status=405
-                )
-            peer = _peer_identity(request)
-            identity = peer or ""  # known even when refused: the audit log says who it was
-            _authorize(route, state, peer, request.path)
+            _admit(request.method, route, state, peer, path)
         except APIError as exc:
-            return identity, error_response(exc)
-        metered = route.metered
-        if metered:
-            metrics.request_started()
-        started = time.perf_counter()
-        try:
+            response: web.StreamResponse = error_response(exc)
+        else:
             response = await self._handle(request, state, route, identity, resource)
         finally:
-            if metered:
-                metrics.request_finished()
-        if metered:
-            metrics.observe(response.status, time.perf_counter() - started)
-        return identity, response
+            activity.exit()
+        self._audit(request, path, identity, response.status, started)
+        return response
 
     async def _handle(
         self,
@@ -89,34 +76,47 @@ class Dispatcher:
         identity: str,
         resource: str,
     ) -> web.StreamResponse:
+        metrics = self._metrics
+        metered = route.metered
+        if metered:
+            metrics.request_started()
+        started = time.perf_counter()
         try:
-            body = await _read_body(request, route)
+            body = _body_at_hand(request, route)
+            if body is None:
+                body = await _read_body(request, route)
             call = Call(request, state, self.services, route, identity, resource, body)
-            return await route.handler(call)
+            response = await route.handler(call)
         except APIError as exc:
-            return error_response(exc)
+            response = error_response(exc)
         except TimeoutError:
             error_logger.error(
                 "%s %s: timed out after %gs", request.method, request.path, route.timeout
             )
-            return error_response(APIError("request timed out", status=503))
+            response = error_response(APIError("request timed out", status=503))
         except (ConnectionResetError, asyncio.CancelledError):
+            if metered:
+                metrics.request_abandoned()
             raise
         except Exception:
             error_logger.exception("%s %s: internal error", request.method, request.path)
-            return error_response(APIError("internal server error", status=500))
+            response = error_response(APIError("internal server error", status=500))
+        if metered:
+            metrics.request_finished(response.status, time.perf_counter() - started)
+        return response
 
-    def _audit(self, request: web.BaseRequest, identity: str, status: int, started: float) -> None:
-        audit, stream = self.services.audit, self.services.audit_stream
-        if not (audit.enabled or stream.active):
+    def _audit(
+        self, request: web.BaseRequest, path: str, identity: str, status: int, started: float
+    ) -> None:
+        audit, stream = self._audit_log, self._audit_stream
+        streaming = stream.active
+        if not (audit.enabled or streaming):
             return
         duration = time.perf_counter() - started
-        line = audit.line(
-            request.remote or "", request.method, request.path, identity, status, duration
-        )
-        self.services.metrics.audit_event()
+        line = audit.line(request.remote or "", request.method, path, identity, status, duration)
+        self._metrics.audit_event()
         audit.write(line)
-        if stream.active:
+        if streaming:
             stream.publish(line)
 
 
@@ -125,7 +125,11 @@ def _peer_identity(request: web.BaseRequest) -> str | None:
     return peer_identity(transport.get_extra_info("ssl_object") if transport else None)
 
 
-def _authorize(route: Route, state: ServerState, identity: str | None, path: str) -> None:
+def _admit(method: str, route: Route, state: ServerState, identity: str | None, path: str) -> None:
+    """Raise the :class:`APIError` that refuses the request, if any: a wrong method first,
+    then a missing certificate or a policy that does not allow ``path``."""
+    if not route.accepts(method):
+        raise APIError(f"received method '{method}' expected '{route.method}'", status=405)
     if route.auth is not Auth.POLICY:
         return
     if identity is None:
@@ -133,24 +137,33 @@ def _authorize(route: Route, state: ServerState, identity: str | None, path: str
     state.authorizer.verify(identity, path)
 
 
-async def _read_body(request: web.BaseRequest, route: Route) -> bytes:
-    """Read at most the route's limit; a larger body is a malformed one, as in KES (whose
-    capped reader makes the JSON decoder fail)."""
+def _body_at_hand(request: web.BaseRequest, route: Route) -> bytes | None:
+    """The body if it needs no waiting: none expected, or all of it arrived with the headers
+    (a small body usually does); ``None`` when :func:`_read_body` must wait for it."""
     limit = route.max_body
     if limit == 0 or not request.body_exists:
         return b""
+    content = request.content
+    if not content.is_eof():
+        return None
+    data = content.read_nowait()
+    if len(data) > limit:
+        raise BadRequest(route.body_error)
+    return data
+
+
+async def _read_body(request: web.BaseRequest, route: Route) -> bytes:
+    """Wait for a body still on its way, reading at most the route's limit; a larger body is a
+    malformed one, as in KES (whose capped reader makes the JSON decoder fail)."""
+    limit = route.max_body
     length = request.content_length
     if length is not None:
         if length > limit:
             raise BadRequest(route.body_error)
-        # A small body has usually arrived with the headers: take it without awaiting.
-        data = request.content.read_nowait(length)
-        if len(data) < length:
-            try:
-                data += await request.content.readexactly(length - len(data))
-            except asyncio.IncompleteReadError:  # the client sent less than it announced
-                raise BadRequest(route.body_error) from None
-        return data
+        try:
+            return await request.content.readexactly(length)
+        except asyncio.IncompleteReadError:  # the client sent less than it announced
+            raise BadRequest(route.body_error) from None
     chunks: list[bytes] = []
     size = 0
     while chunk := await request.content.readany():

@@ -13,6 +13,7 @@ from aiokes.api.call import Call
 from aiokes.api.wire import (
     b64,
     base64_response,
+    context_field,
     decode_object,
     empty_response,
     field_bytes,
@@ -24,7 +25,6 @@ from aiokes.crypto import (
     KeyVersion,
     encode_key_version,
     generate_key_version,
-    new_data_key,
     parse_cipher,
 )
 from aiokes.errors import APIError, BadRequest, KeystoreError
@@ -110,10 +110,9 @@ async def delete(call: Call) -> web.StreamResponse:
 async def generate(call: Call) -> web.StreamResponse:
     name = key_name(call.resource)
     # A body-less PUT/POST is a valid request (empty context); MinIO always sends one.
-    context = field_bytes(decode_object(call.body), "context") if call.body else b""
-    version = await load_key(call, name)
-    plaintext = new_data_key()
-    ciphertext = version.key.encrypt(plaintext, context)
+    context = context_field(call.body) if call.body else b""
+    version = call.state.keys.cached(name) or await load_key(call, name)
+    plaintext, ciphertext = version.key.seal_new_data_key(context)
     return base64_response(("plaintext", plaintext), ("ciphertext", ciphertext))
 
 
@@ -130,7 +129,7 @@ async def _transform(call: Call, given: str, answer: str, *, seal: bool) -> web.
     name = key_name(call.resource)
     body = decode_object(call.body)
     data, context = field_bytes(body, given), field_bytes(body, "context")
-    key = (await load_key(call, name)).key
+    key = (call.state.keys.cached(name) or await load_key(call, name)).key
     operation = key.encrypt if seal else key.decrypt
     result = await _crypto(call, len(data), operation, data, context)
     return base64_response((answer, result))
@@ -176,10 +175,14 @@ def list_prefix(pattern: str) -> str:
 
 
 async def load_key(call: Call, name: str) -> KeyVersion:
+    """The key ``name`` from the cache or, on a miss, the keystore under the route's timeout.
+
+    The hot handlers ask ``call.state.keys.cached(name)`` first: that needs no coroutine."""
+    keys = call.state.keys
+    version = keys.cached(name)
+    if version is not None:
+        return version
     try:
-        keys = call.state.keys
-        if name in keys:  # a hit never suspends: no timeout needed
-            return await keys.get(name)
         async with call.deadline():
             return await keys.get(name)
     except KeystoreError as exc:

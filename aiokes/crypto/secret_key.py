@@ -53,6 +53,17 @@ class SecretKey:
         aead = self._aead(self.cipher, random[:IV_SIZE])
         return aead.encrypt(random[IV_SIZE:], plaintext, associated_data) + random
 
+    def seal_new_data_key(self, associated_data: bytes = b"") -> tuple[bytes, bytes]:
+        """A fresh 32-byte data key and its :meth:`encrypt` ciphertext (``generate``).
+
+        The key, the iv and the nonce come from one read of the OS's CSPRNG instead of two:
+        they are disjoint parts of its output, so each is as random as if drawn alone.
+        """
+        random = os.urandom(KEY_SIZE + RANDOM_SIZE)
+        plaintext, random = random[:KEY_SIZE], random[KEY_SIZE:]
+        aead = self._aead(self.cipher, random[:IV_SIZE])
+        return plaintext, aead.encrypt(random[IV_SIZE:], plaintext, associated_data) + random
+
     def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
         """Open a ciphertext of any KES era; raise :class:`DecryptError` on any failure."""
         parts = parse_ciphertext(ciphertext)

@@ -16,7 +16,7 @@ import json
 import ssl
 import textwrap
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,13 +121,16 @@ async def send(
     who: object = _NO_IDENTITY,
     context: ssl.SSLContext | None = None,
     chunked: bool = False,
+    split_at: int | None = None,
+    between: Callable[[], Awaitable[None]] | None = None,
 ) -> Reply:
     """Send one request exactly as given (``path`` is written verbatim) and read the reply.
 
     ``who`` is a conftest identity (default: the admin; ``None``: no certificate) unless a
     ``context`` is given. A request without a body carries no ``Content-Length`` at all;
     ``chunked`` sends the body with ``Transfer-Encoding: chunked`` instead, so the server
-    cannot know its size in advance.
+    cannot know its size in advance. ``split_at`` writes the head, then the body up to that
+    offset, then the rest, each in its own TLS write; ``between`` is awaited before the rest.
     """
     context = context or client_context(server, who)
     reader, writer = await asyncio.open_connection(
@@ -141,7 +144,16 @@ async def send(
             body = _chunks(body or b"")
         elif body is not None:
             lines.append(f"Content-Length: {len(body)}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        body = body or b""
+        if split_at is None:
+            writer.write(head + body)
+        else:
+            writer.write(head + body[:split_at])
+            await writer.drain()
+            if between is not None:
+                await between()
+            writer.write(body[split_at:])
         await writer.drain()
         raw = await asyncio.wait_for(reader.read(), timeout=10)
         if not raw:

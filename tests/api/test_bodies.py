@@ -4,7 +4,9 @@ ciphers and wrong key sizes with 406 — all without storing anything."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -25,6 +27,7 @@ from tests.conftest import RunningServer
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MAX_BODY = 1_000_000
+HANG_GUARD = 5.0  # seconds; only reached when the behaviour under test is broken
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -122,6 +125,36 @@ def _padded_json(field: str, size: int, total: int) -> bytes:
     body = b'{"' + field.encode() + b'":"' + base64.b64encode(b"\x00" * size) + b'"'
     assert len(body) < total
     return body + b" " * (total - len(body) - 1) + b"}"
+
+
+@pytest.mark.parametrize("split_at", [0, 1, 20])
+async def test_a_body_arriving_after_its_headers_is_read_whole(
+    server: RunningServer, split_at: int
+) -> None:
+    ciphertext = SecretKey(Cipher.AES256, KNOWN_KEY).encrypt(b"secret", b"ctx")
+    body = b'{"ciphertext":"%s","context":"%s"}' % (
+        base64.b64encode(ciphertext),
+        base64.b64encode(b"ctx"),
+    )
+    metrics = server.server.services.metrics
+
+    async def server_waits_for_the_rest() -> None:
+        # The request counts as active once its headers are in: from then on the server
+        # is waiting for the body, so the rest arrives late, as from a slow client.
+        async with asyncio.timeout(HANG_GUARD):
+            while metrics.value("active") == 0:  # noqa: ASYNC110 - a counter, no event to wait on
+                await asyncio.sleep(0.001)
+
+    reply = await send(
+        server,
+        "PUT",
+        "/v1/key/decrypt/k",
+        body,
+        split_at=split_at,
+        between=server_waits_for_the_rest,
+    )
+    assert reply.status == 200, reply
+    assert base64.b64decode(json.loads(reply.body)["plaintext"]) == b"secret"
 
 
 @pytest.mark.parametrize("route", list(BODY_ROUTES))

@@ -230,3 +230,25 @@ def test_new_data_keys_are_32_fresh_bytes() -> None:
     keys = {new_data_key() for _ in range(100)}
     assert len(keys) == 100
     assert {len(key) for key in keys} == {32}
+
+
+@BOTH
+def test_sealed_new_data_key_opens_to_the_key_it_came_with(cipher: Cipher) -> None:
+    key = SecretKey(cipher, SECOND_KEY)
+    plaintext, ciphertext = key.seal_new_data_key(b"ctx")
+    assert len(plaintext) == 32
+    assert len(ciphertext) == 76
+    assert _open_independently(cipher, SECOND_KEY, ciphertext, b"ctx") == plaintext
+    with pytest.raises(DecryptError):
+        key.decrypt(ciphertext, b"other context")
+
+
+@BOTH
+def test_sealed_new_data_keys_share_no_randomness(cipher: Cipher) -> None:
+    # One CSPRNG read feeds key, iv and nonce: none of them may repeat, or show up in another.
+    key = SecretKey(cipher, ZERO_KEY)
+    first, sealed_first = key.seal_new_data_key()
+    second, sealed_second = key.seal_new_data_key()
+    assert first != second
+    assert sealed_first[-28:] != sealed_second[-28:]
+    assert first not in sealed_first
