@@ -21,27 +21,35 @@ __all__ = ["ServerState", "build_state"]
 
 class Activity:
     """Counts the requests running on one state, so a replaced state is closed only after
-    they finish."""
+    they finish.
+
+    Entered and left once per request: a plain counter, with a future only while somebody
+    waits for it to reach zero (a retiring state), rather than an ``asyncio.Event`` toggled
+    on every request."""
 
     __slots__ = ("_idle", "running")
 
     def __init__(self) -> None:
         self.running = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle: asyncio.Future[None] | None = None
 
     def enter(self) -> None:
         self.running += 1
-        self._idle.clear()
 
     def exit(self) -> None:
         self.running -= 1
-        if self.running == 0:
-            self._idle.set()
+        if self.running == 0 and self._idle is not None:
+            if not self._idle.done():
+                self._idle.set_result(None)
+            self._idle = None
 
     async def wait_idle(self) -> None:
         """Wait until no request runs on the state."""
-        await self._idle.wait()
+        if self.running == 0:
+            return
+        if self._idle is None:
+            self._idle = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._idle)  # one waiter giving up must not cancel it for others
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,6 +14,7 @@ from aiokes._gocompat import load_json_object
 from aiokes.api.wire import (
     base64_response,
     context_field,
+    data_key_response,
     decode_object,
     field_bytes,
     json_response,
@@ -32,6 +33,7 @@ def test_base64_response_matches_the_json_encoder(first: bytes, second: bytes) -
     )
     assert fast.body == slow.body
     assert fast.content_type == slow.content_type == "application/json"
+    assert data_key_response(first, second).body == slow.body
 
 
 # --- request bodies: the fast paths answer exactly as the full decoder does -----------------

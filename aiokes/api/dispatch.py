@@ -62,7 +62,7 @@ class Dispatcher:
         except APIError as exc:
             response: web.StreamResponse = error_response(exc)
         else:
-            response = await self._handle(request, state, route, identity, resource)
+            response = await self._handle(request, state, route, identity, resource, started)
         finally:
             activity.exit()
         self._audit(request, path, identity, response.status, started)
@@ -75,12 +75,12 @@ class Dispatcher:
         route: Route,
         identity: str,
         resource: str,
+        started: float,
     ) -> web.StreamResponse:
         metrics = self._metrics
         metered = route.metered
         if metered:
             metrics.request_started()
-        started = time.perf_counter()
         try:
             body = _body_at_hand(request, route)
             if body is None:

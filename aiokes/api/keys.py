@@ -14,6 +14,7 @@ from aiokes.api.wire import (
     b64,
     base64_response,
     context_field,
+    data_key_response,
     decode_object,
     empty_response,
     field_bytes,
@@ -112,8 +113,7 @@ async def generate(call: Call) -> web.StreamResponse:
     # A body-less PUT/POST is a valid request (empty context); MinIO always sends one.
     context = context_field(call.body) if call.body else b""
     version = call.state.keys.cached(name) or await load_key(call, name)
-    plaintext, ciphertext = version.key.seal_new_data_key(context)
-    return base64_response(("plaintext", plaintext), ("ciphertext", ciphertext))
+    return data_key_response(*version.key.seal_new_data_key(context))
 
 
 async def encrypt(call: Call) -> web.StreamResponse:

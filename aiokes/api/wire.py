@@ -19,6 +19,7 @@ __all__ = [
     "JSONObject",
     "base64_response",
     "context_field",
+    "data_key_response",
     "decode_object",
     "empty_response",
     "error_response",
@@ -63,6 +64,15 @@ def base64_response(*fields: tuple[str, bytes]) -> web.Response:
     """
     members = [_MEMBER_OPENINGS[name] + _b2a(value, newline=False) for name, value in fields]
     return web.Response(body=b"{" + b'",'.join(members) + b'"}\n', headers=_JSON_HEADERS.copy())
+
+
+def data_key_response(plaintext: bytes, ciphertext: bytes) -> web.Response:
+    """``generate``'s reply, as :func:`base64_response` writes it, in one step."""
+    body = b'{"plaintext":"%s","ciphertext":"%s"}\n' % (
+        _b2a(plaintext, newline=False),
+        _b2a(ciphertext, newline=False),
+    )
+    return web.Response(body=body, headers=_JSON_HEADERS.copy())
 
 
 class _MemberOpenings(dict[str, bytes]):

@@ -61,7 +61,11 @@ class SecretKey:
         """
         random = os.urandom(KEY_SIZE + RANDOM_SIZE)
         plaintext, random = random[:KEY_SIZE], random[KEY_SIZE:]
-        aead = self._aead(self.cipher, random[:IV_SIZE])
+        iv = random[:IV_SIZE]
+        # The AES case inline: this runs once per generate request.
+        aead = (
+            AESGCM(self._prf.digest(iv)) if self.cipher is _AES256 else self._aead(self.cipher, iv)
+        )
         return plaintext, aead.encrypt(random[IV_SIZE:], plaintext, associated_data) + random
 
     def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
