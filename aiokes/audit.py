@@ -22,6 +22,8 @@ from typing import BinaryIO
 
 __all__ = ["AuditLog"]
 
+_REQUEST_PARTS = 4096  # remembered request parts of audit lines (about 1 MB at most)
+
 
 class AuditLog:
     """Where audit lines go: standard output, a file, or nowhere (``log.audit: off``)."""
@@ -31,7 +33,8 @@ class AuditLog:
         self._owned = False  # whether _out is a file we opened (and must close)
         self._pending: list[bytes] = []
         self._second = -1
-        self._prefix = ""
+        self._prefix = b""
+        self._requests: dict[tuple[str, str, str, str], bytes] = {}
 
     @property
     def enabled(self) -> bool:
@@ -56,18 +59,36 @@ class AuditLog:
         second = int(now)
         if second != self._second:  # strftime once a second, not once a request
             self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
+        # The request part repeats: the same clients ask for the same keys all day.
+        middle = self._requests.get((path, method, ip, identity))
+        if middle is None:
+            middle = self._request_part(path, method, ip, identity)
+        micros = int((now - second) * 1e6)
+        return b'{"time":"%s.%06dZ",%s%d,"time":%d}}\n' % (
+            self._prefix,
+            micros,
+            middle,
+            status,
+            int(duration * 1e9),
+        )
+
+    def _request_part(self, path: str, method: str, ip: str, identity: str) -> bytes:
+        """``"request":{…},"response":{"code":`` for one client and path, remembered."""
         # Only the path is the client's free text; the method is an HTTP token, the address an
         # IP and the identity hex, none of which can need JSON escaping.
-        if not path.isascii() or not path.isprintable() or '"' in path or "\\" in path:
-            path = json.dumps(path)[1:-1]
-        # One f-string for the whole line: this runs once per request.
-        return (
-            f'{{"time":"{self._prefix}.{int((now - second) * 1e6):06d}Z",'
-            f'"request":{{"path":"{path}","method":"{method}"'
+        text = path
+        if not text.isascii() or not text.isprintable() or '"' in text or "\\" in text:
+            text = json.dumps(text)[1:-1]
+        part = (
+            f'"request":{{"path":"{text}","method":"{method}"'
             f"{_optional('ip', ip)}{_optional('identity', identity)}}},"
-            f'"response":{{"code":{status},"time":{int(duration * 1e9)}}}}}\n'
+            '"response":{"code":'
         ).encode()
+        if len(self._requests) >= _REQUEST_PARTS:  # bounded: names are the clients' choice
+            self._requests.clear()
+        self._requests[path, method, ip, identity] = part
+        return part
 
     def write(self, line: bytes) -> None:
         """Queue ``line``; everything queued in this loop iteration is written at its end."""

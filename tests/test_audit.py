@@ -40,6 +40,34 @@ def test_missing_ip_and_identity_are_omitted() -> None:
     assert request == {"path": "/version", "method": "GET"}
 
 
+def test_remembered_request_parts_never_mix_clients_paths_or_answers() -> None:
+    log = AuditLog()
+    seen = []
+    for identity, path, status in [
+        ("aa" * 32, "/v1/key/generate/k", 200),
+        ("bb" * 32, "/v1/key/generate/k", 403),
+        ("aa" * 32, "/v1/key/generate/k", 502),
+        ("aa" * 32, "/v1/key/decrypt/k", 200),
+    ]:
+        event = json.loads(log.line("10.0.0.5", "PUT", path, identity, status, 0.001))
+        seen.append((event["request"]["identity"], event["request"]["path"], event["response"]))
+    assert seen == [
+        ("aa" * 32, "/v1/key/generate/k", {"code": 200, "time": 1_000_000}),
+        ("bb" * 32, "/v1/key/generate/k", {"code": 403, "time": 1_000_000}),
+        ("aa" * 32, "/v1/key/generate/k", {"code": 502, "time": 1_000_000}),
+        ("aa" * 32, "/v1/key/decrypt/k", {"code": 200, "time": 1_000_000}),
+    ]
+
+
+def test_remembered_request_parts_are_bounded() -> None:
+    # Key names are the clients' choice: a scan over many names must not grow memory.
+    log = AuditLog()
+    for index in range(10_000):
+        path = f"/v1/key/generate/key-{index}"
+        assert json.loads(log.line("", "PUT", path, "", 200, 0.0))["request"]["path"] == path
+    assert len(log._requests) <= 4096
+
+
 def test_off_or_above_info_writes_nothing(tmp_path: Path) -> None:
     log = AuditLog()
     log.configure(None, str(tmp_path / "a.log"))
