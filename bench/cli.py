@@ -238,6 +238,37 @@ def crypto(json_file: Path | None) -> None:
         json_file.write_text(json.dumps(document, indent=2) + "\n")
 
 
+@main.command("handler")
+@click.option("--connections", type=click.IntRange(1, 1000), default=32, show_default=True)
+@click.option("--requests", type=click.IntRange(100), default=30_000, show_default=True)
+@click.option("--repeat", type=click.IntRange(1, 50), default=7, show_default=True)
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the figures as JSON here.",
+)
+def handler(connections: int, requests: int, repeat: int, json_file: Path | None) -> None:
+    """CPU per generate request of aiokes's dispatcher vs the baseline's handler, in-process:
+    no TLS, no sockets (a steady figure for hot-path work on a noisy machine)."""
+    from bench.handler import costs_table, measure_handlers
+    from bench.machine import describe_machine
+
+    machine = describe_machine()
+    costs = measure_handlers(
+        connections=connections,
+        requests=requests,
+        repeat=repeat,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    click.echo(f"{machine['date_utc']}  nproc={machine['nproc']}  {machine['cpu_model']}")
+    click.echo(costs_table(costs))
+    if json_file is not None:
+        document = {"machine": machine, **costs.to_json()}
+        json_file.write_text(json.dumps(document, indent=2) + "\n")
+
+
 @main.command("memory")
 @click.option("--keys", type=click.IntRange(200), default=10_000, show_default=True)
 @click.option("--connections", type=click.IntRange(1, 5000), default=500, show_default=True)

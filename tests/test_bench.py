@@ -163,5 +163,37 @@ def test_aiokes_bench_delegates_to_the_bench_command_line() -> None:
     result = CliRunner().invoke(aiokes_main, ["bench", "--help"])
     assert result.exit_code == 0
     assert "Usage: aiokes bench" in result.output
-    for command in ("run", "crypto", "memory", "profile", "crosscheck", "report"):
+    for command in ("run", "crypto", "handler", "memory", "profile", "crosscheck", "report"):
         assert command in result.output
+
+
+def test_handler_command_measures_both_handlers_on_successful_answers(tmp_path: Path) -> None:
+    from bench.cli import main as bench_main
+
+    out = tmp_path / "handler.json"
+    args = ["handler", "--connections", "4", "--requests", "200", "--repeat", "2"]
+    result = CliRunner().invoke(bench_main, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert len(document["aiokes_us"]) == len(document["baseline_us"]) == 2
+    assert all(cost > 0 for cost in document["aiokes_us"] + document["baseline_us"])
+    assert "aiokes - baseline" in result.output
+
+
+def test_handler_measurement_refuses_to_measure_error_answers() -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    from bench.handler import _cpu_per_request, _PeerCertificate
+
+    async def refuse(request: web.BaseRequest) -> web.StreamResponse:
+        return web.Response(status=403)
+
+    async def measure() -> float:
+        server = web.Server(refuse, access_log=None)
+        request = build_request("GET", "/version", "127.0.0.1")
+        return await _cpu_per_request(server, _PeerCertificate(b""), request, 2, 10)
+
+    with pytest.raises(RuntimeError, match="403"):
+        asyncio.run(measure())
