@@ -215,15 +215,11 @@ class KeyCache(Generic[T]):
     async def get(self, name: str) -> T:
         """The decoded record of ``name``; raises ``KeyNotFound`` or ``KeystoreError``."""
         value = self.cached(name)
-        if value is None:
-            return await self._get_uncached(name)
-        return value
+        return await self._get_uncached(name) if value is None else value
 
     def cached(self, name: str) -> T | None:
-        """The record of ``name`` if it is cached (counted as a use and a hit), else ``None``.
-
-        The hot path: a dict lookup, a bit set and an LRU touch; no lock, no task, and no
-        coroutine, so a request whose key is cached never suspends for it."""
+        """The record of ``name`` if cached (a use and a hit), else ``None``. The hot path: a
+        dict lookup, a bit set and an LRU touch; no lock, no task, no coroutine."""
         entry = self._entries.get(name)
         if entry is None:
             return None
