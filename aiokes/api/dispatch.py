@@ -94,13 +94,17 @@ class Dispatcher:
                 "%s %s: timed out after %gs", request.method, request.path, route.timeout
             )
             response = error_response(APIError("request timed out", status=503))
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the client went away: nobody to answer
             if metered:
                 metrics.request_abandoned()
             raise
         except Exception:
             error_logger.exception("%s %s: internal error", request.method, request.path)
             response = error_response(APIError("internal server error", status=500))
+        except BaseException:  # cancelled (client gone, shutdown) or the process is exiting
+            if metered:
+                metrics.request_abandoned()
+            raise
         if metered:
             metrics.request_finished(response.status, time.perf_counter() - started)
         return response

@@ -17,6 +17,7 @@ from aiokes.crypto import Cipher, SecretKey
 from tests.api.helpers import (
     KNOWN_KEY,
     b64,
+    client_context,
     fresh_name,
     import_body,
     send,
@@ -155,6 +156,26 @@ async def test_a_body_arriving_after_its_headers_is_read_whole(
     )
     assert reply.status == 200, reply
     assert base64.b64decode(json.loads(reply.body)["plaintext"]) == b"secret"
+
+
+async def test_a_client_leaving_mid_body_leaves_no_request_active(server: RunningServer) -> None:
+    metrics = server.server.services.metrics
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1",
+        server.server.port,
+        ssl=client_context(server),
+        server_hostname="127.0.0.1",
+    )
+    head = "PUT /v1/key/decrypt/k HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n"
+    writer.write(head.encode() + b'{"ciphertext":')
+    await writer.drain()
+    async with asyncio.timeout(HANG_GUARD):
+        while metrics.value("active") == 0:  # noqa: ASYNC110 - a counter, no event to wait on
+            await asyncio.sleep(0.001)
+        writer.transport.abort()  # gone without the rest of the body
+        while metrics.value("active") != 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+    assert not await reader.read()
 
 
 @pytest.mark.parametrize("route", list(BODY_ROUTES))
