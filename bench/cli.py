@@ -239,6 +239,9 @@ def crypto(json_file: Path | None) -> None:
 
 
 @main.command("handler")
+@click.option(
+    "--scenario", type=click.Choice(["generate", "decrypt"]), default="generate", show_default=True
+)
 @click.option("--connections", type=click.IntRange(1, 1000), default=32, show_default=True)
 @click.option("--requests", type=click.IntRange(100), default=30_000, show_default=True)
 @click.option("--repeat", type=click.IntRange(1, 50), default=7, show_default=True)
@@ -249,14 +252,17 @@ def crypto(json_file: Path | None) -> None:
     default=None,
     help="Also write the figures as JSON here.",
 )
-def handler(connections: int, requests: int, repeat: int, json_file: Path | None) -> None:
-    """CPU per generate request of aiokes's dispatcher vs the baseline's handler, in-process:
-    no TLS, no sockets (a steady figure for hot-path work on a noisy machine)."""
+def handler(
+    scenario: str, connections: int, requests: int, repeat: int, json_file: Path | None
+) -> None:
+    """CPU per request of aiokes's dispatcher vs the baseline's handler, in-process: no TLS,
+    no sockets (a steady figure for hot-path work on a noisy machine)."""
     from bench.handler import costs_table, measure_handlers
     from bench.machine import describe_machine
 
     machine = describe_machine()
     costs = measure_handlers(
+        scenario=scenario,
         connections=connections,
         requests=requests,
         repeat=repeat,

@@ -15,6 +15,8 @@ colder caches (TLS and the kernel in between), and the measured gap there is lar
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import statistics
 import tempfile
@@ -39,9 +41,10 @@ from bench.scenarios import CONTEXT
 from bench.serverconfig import aiokes_config
 from bench.wire import build_request, json_body
 
-__all__ = ["HandlerCosts", "costs_table", "measure_handlers"]
+__all__ = ["SCENARIOS", "HandlerCosts", "costs_table", "measure_handlers"]
 
 _KEY = "bench-key-00000"
+SCENARIOS = ("generate", "decrypt")
 Progress = Callable[[str], None]
 _WARMUP_ROUNDS = 100
 
@@ -50,6 +53,7 @@ _WARMUP_ROUNDS = 100
 class HandlerCosts:
     """CPU microseconds per request, one value per repeat, for each server."""
 
+    scenario: str
     connections: int
     requests: int
     aiokes: list[float]
@@ -64,6 +68,7 @@ class HandlerCosts:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "scenario": self.scenario,
             "connections": self.connections,
             "requests_per_repeat": self.requests,
             "aiokes_us": self.aiokes,
@@ -86,6 +91,7 @@ class _RecordingTransport(asyncio.Transport):
         }
         self.answered: asyncio.Future[None] | None = None
         self.status_line = b""
+        self.response = b""
         self._closing = False
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -98,6 +104,7 @@ class _RecordingTransport(asyncio.Transport):
         self._answer(b"".join(list_of_data))
 
     def _answer(self, data: bytes) -> None:
+        self.response = data
         self.status_line = data.partition(b"\r\n")[0]
         if self.answered is not None and not self.answered.done():
             self.answered.set_result(None)
@@ -183,27 +190,62 @@ async def _aiokes_server(workdir: Path, certs: BenchCertificates) -> tuple[web.S
 
 
 async def _measure(
-    workdir: Path, certs: BenchCertificates, options: tuple[int, int, int], progress: Progress
+    workdir: Path, certs: BenchCertificates, options: _Options, progress: Progress
 ) -> HandlerCosts:
-    connections, requests, repeat = options
     peer = _PeerCertificate(_client_der(certs))
     aiokes, state = await _aiokes_server(workdir, certs)
     baseline = web.Server(BaselineHandler(), access_log=None)
     try:
         create = build_request("POST", f"/v1/key/create/{_KEY}", "127.0.0.1", b"")
         await _cpu_per_request(aiokes, peer, create, 1, 1, warmup=0)
-        body = json_body(context=CONTEXT)
-        generate = build_request("POST", f"/v1/key/generate/{_KEY}", "127.0.0.1", body)
+        servers = [
+            ("aiokes", aiokes, await _request(aiokes, peer, options.scenario)),
+            ("baseline", baseline, await _request(baseline, peer, options.scenario)),
+        ]
         costs: dict[str, list[float]] = {"aiokes": [], "baseline": []}
-        servers: list[tuple[str, web.Server]] = [("aiokes", aiokes), ("baseline", baseline)]
-        for index in range(repeat):
-            for name, server in servers:  # alternating, so drift hits both alike
-                cost = await _cpu_per_request(server, peer, generate, connections, requests)
+        for index in range(options.repeat):
+            for name, server, request in servers:  # alternating, so drift hits both alike
+                cost = await _cpu_per_request(
+                    server, peer, request, options.connections, options.requests
+                )
                 costs[name].append(round(cost, 2))
-                progress(f"repeat {index + 1}/{repeat} {name}: {cost:.1f} µs/request")
-        return HandlerCosts(connections, requests, costs["aiokes"], costs["baseline"])
+                progress(f"repeat {index + 1}/{options.repeat} {name}: {cost:.1f} µs/request")
+        return HandlerCosts(
+            options.scenario,
+            options.connections,
+            options.requests,
+            costs["aiokes"],
+            costs["baseline"],
+        )
     finally:
         await state.aclose()
+
+
+async def _request(server: web.Server, peer: _PeerCertificate, scenario: str) -> bytes:
+    """The request to measure: ``generate`` as MinIO sends it, or ``decrypt`` of a data key
+    this server sealed (each server opens only its own ciphertexts)."""
+    generate = build_request(
+        "POST", f"/v1/key/generate/{_KEY}", "127.0.0.1", json_body(context=CONTEXT)
+    )
+    if scenario == "generate":
+        return generate
+    protocol, transport = server(), _RecordingTransport(peer)
+    protocol.connection_made(transport)
+    transport.answered = asyncio.get_running_loop().create_future()
+    protocol.data_received(generate)
+    await transport.answered
+    protocol.connection_lost(None)
+    sealed = json.loads(transport.response.partition(b"\r\n\r\n")[2])["ciphertext"]
+    body = json_body(ciphertext=base64.b64decode(sealed), context=CONTEXT)
+    return build_request("POST", f"/v1/key/decrypt/{_KEY}", "127.0.0.1", body)
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    scenario: str
+    connections: int
+    requests: int
+    repeat: int
 
 
 def _client_der(certs: BenchCertificates) -> bytes:
@@ -212,13 +254,21 @@ def _client_der(certs: BenchCertificates) -> bytes:
 
 
 def measure_handlers(
-    *, connections: int = 32, requests: int = 30_000, repeat: int = 7, progress: Progress = print
+    *,
+    scenario: str = "generate",
+    connections: int = 32,
+    requests: int = 30_000,
+    repeat: int = 7,
+    progress: Progress = print,
 ) -> HandlerCosts:
-    """CPU per ``generate`` request of both handlers (uvloop when it is installed)."""
+    """CPU per request of both handlers, ``generate`` or ``decrypt`` (uvloop when installed)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    options = _Options(scenario, connections, requests, repeat)
     with tempfile.TemporaryDirectory(prefix="aiokes-bench-handler-") as scratch:
         workdir = Path(scratch)
         certs = make_certificates(workdir / "certs")
-        coroutine = _measure(workdir, certs, (connections, requests, repeat), progress)
+        coroutine = _measure(workdir, certs, options, progress)
         try:
             import uvloop
         except ImportError:  # pragma: no cover - uvloop is a dependency of aiokes on Linux

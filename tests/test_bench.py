@@ -167,14 +167,18 @@ def test_aiokes_bench_delegates_to_the_bench_command_line() -> None:
         assert command in result.output
 
 
-def test_handler_command_measures_both_handlers_on_successful_answers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scenario", ["generate", "decrypt"])
+def test_handler_command_measures_both_handlers_on_successful_answers(
+    tmp_path: Path, scenario: str
+) -> None:
     from bench.cli import main as bench_main
 
     out = tmp_path / "handler.json"
-    args = ["handler", "--connections", "4", "--requests", "200", "--repeat", "2"]
-    result = CliRunner().invoke(bench_main, [*args, "--json", str(out)])
+    args = ["handler", "--scenario", scenario, "--connections", "4", "--requests", "200"]
+    result = CliRunner().invoke(bench_main, [*args, "--repeat", "2", "--json", str(out)])
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
+    assert document["scenario"] == scenario
     assert len(document["aiokes_us"]) == len(document["baseline_us"]) == 2
     assert all(cost > 0 for cost in document["aiokes_us"] + document["baseline_us"])
     assert "aiokes - baseline" in result.output

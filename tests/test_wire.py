@@ -14,6 +14,7 @@ from aiokes._gocompat import load_json_object
 from aiokes.api.wire import (
     base64_response,
     context_field,
+    data_and_context,
     data_key_response,
     decode_object,
     field_bytes,
@@ -99,3 +100,54 @@ def test_context_field_answers_as_the_general_path(body: bytes) -> None:
     else:
         with pytest.raises(expected):
             context_field(body)
+
+
+@pytest.mark.parametrize("name", ["plaintext", "ciphertext"])
+@given(data=st.binary(max_size=96), context=st.binary(max_size=48))
+def test_data_and_context_reads_what_kms_go_sends(name: str, data: bytes, context: bytes) -> None:
+    fields = {name: base64.b64encode(data).decode()}
+    if context:  # kms-go omits an empty context
+        fields["context"] = base64.b64encode(context).decode()
+    body = json.dumps(fields, separators=(",", ":")).encode()
+    assert data_and_context(body, name) == (data, context)
+    spaced = json.dumps(fields).encode()  # not the direct shape: the full decoder's answer
+    assert data_and_context(spaced, name) == (data, context)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"ciphertext":"YWJj","context":"ZGVm"}',
+        b'{"ciphertext":"YWJj"}',
+        b'{"ciphertext":"YWJj","context":""}',
+        b'{"context":"ZGVm","ciphertext":"YWJj"}',  # the other order: decoded in full
+        b'{"ciphertext":"YWJ","context":"ZGVm"}',  # bad padding
+        b'{"ciphertext":"YWJj","context":"ZGV"}',
+        b'{"ciphertext":"YWJj","context":null}',
+        b'{"ciphertext":"YWJj","context":"ZGVm",}',
+        b'{"CipherText":"YWJj"}',  # Go folds the name
+        b'{"ciphertext":"YWJj","ciphertext":"ZGVm"}',  # the last duplicate wins
+        b"",
+        b"{}",
+    ],
+)
+def test_data_and_context_answers_as_the_general_path(body: bytes) -> None:
+    def general() -> tuple[bytes, bytes]:
+        fields = decode_object(body)
+        return field_bytes(fields, "ciphertext"), field_bytes(fields, "context")
+
+    try:
+        expected: tuple[bytes, bytes] | type[Exception] = general()
+    except APIError as exc:
+        expected = type(exc)
+    if isinstance(expected, tuple):
+        assert data_and_context(body, "ciphertext") == expected
+    else:
+        with pytest.raises(expected):
+            data_and_context(body, "ciphertext")
+
+
+def test_single_field_replies_match_the_json_encoder() -> None:
+    for value in (b"", b"\x00" * 32, bytes(range(100))):
+        fast = base64_response(("plaintext", value))
+        assert fast.body == json_response({"plaintext": base64.b64encode(value).decode()}).body

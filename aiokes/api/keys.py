@@ -14,6 +14,7 @@ from aiokes.api.wire import (
     b64,
     base64_response,
     context_field,
+    data_and_context,
     data_key_response,
     decode_object,
     empty_response,
@@ -127,8 +128,7 @@ async def decrypt(call: Call) -> web.StreamResponse:
 async def _transform(call: Call, given: str, answer: str, *, seal: bool) -> web.StreamResponse:
     """Encrypt or decrypt the ``given`` field with the context as associated data."""
     name = key_name(call.resource)
-    body = decode_object(call.body)
-    data, context = field_bytes(body, given), field_bytes(body, "context")
+    data, context = data_and_context(call.body, given)
     key = (call.state.keys.cached(name) or await load_key(call, name)).key
     operation = key.encrypt if seal else key.decrypt
     if len(data) <= call.state.config.crypto_inline_limit:  # small: cheaper than a thread hop

@@ -19,6 +19,7 @@ __all__ = [
     "JSONObject",
     "base64_response",
     "context_field",
+    "data_and_context",
     "data_key_response",
     "decode_object",
     "empty_response",
@@ -62,6 +63,10 @@ def base64_response(*fields: tuple[str, bytes]) -> web.Response:
     Base64 text and these field names never need escaping, so the body is assembled directly
     instead of going through the JSON encoder; the bytes are what ``json_response`` writes.
     """
+    if len(fields) == 1:  # decrypt, encrypt, hmac
+        name, value = fields[0]
+        body = b"{" + _MEMBER_OPENINGS[name] + _b2a(value, newline=False) + b'"}\n'
+        return web.Response(body=body, headers=_JSON_HEADERS.copy())
     members = [_MEMBER_OPENINGS[name] + _b2a(value, newline=False) for name, value in fields]
     return web.Response(body=b"{" + b'",'.join(members) + b'"}\n', headers=_JSON_HEADERS.copy())
 
@@ -118,13 +123,36 @@ def context_field(body: bytes) -> bytes:
     match = _CONTEXT_ONLY.fullmatch(body)
     if match is None:
         return field_bytes(decode_object(body), "context")
+    return _base64(match[1])
+
+
+def data_and_context(body: bytes, name: str) -> tuple[bytes, bytes]:
+    """The ``name`` field (``plaintext`` or ``ciphertext``) and the ``context`` of an encrypt
+    or decrypt body, matched directly in the shape kms-go sends (its struct's field order,
+    the context omitted when empty), through the full decoder otherwise."""
+    match = _DATA_AND_CONTEXT[name].fullmatch(body)
+    if match is None:
+        fields = decode_object(body)
+        return field_bytes(fields, name), field_bytes(fields, "context")
+    data, context = match.group(1, 2)
+    return _base64(data), _base64(context) if context else b""
+
+
+def _base64(text: bytes) -> bytes:
     try:
-        return binascii.a2b_base64(match[1], strict_mode=True)
+        return binascii.a2b_base64(text, strict_mode=True)
     except binascii.Error:
         raise BadRequest() from None
 
 
-_CONTEXT_ONLY = re.compile(rb'\{"context":"([A-Za-z0-9+/]*={0,2})"\}')
+_BASE64 = rb'"([A-Za-z0-9+/]*={0,2})"'
+_CONTEXT_ONLY = re.compile(rb'\{"context":' + _BASE64 + rb"\}")
+_DATA_AND_CONTEXT = {
+    name: re.compile(
+        rb'\{"' + name.encode() + rb'":' + _BASE64 + rb'(?:,"context":' + _BASE64 + rb")?\}"
+    )
+    for name in ("plaintext", "ciphertext")
+}
 
 
 def field_bytes(obj: JSONObject, name: str, error: type[APIError] | APIError = BadRequest) -> bytes:

@@ -72,8 +72,11 @@ class SecretKey:
         """Open a ciphertext of any KES era; raise :class:`DecryptError` on any failure."""
         parts = parse_ciphertext(ciphertext)
         cipher = self.cipher if parts.declared_cipher is None else parts.declared_cipher
+        iv = parts.iv
+        # The AES case inline: this runs once per decrypt request.
+        aead = AESGCM(self._prf.digest(iv)) if cipher is _AES256 else self._aead(cipher, iv)
         try:
-            return self._aead(cipher, parts.iv).decrypt(parts.nonce, parts.sealed, associated_data)
+            return aead.decrypt(parts.nonce, parts.sealed, associated_data)
         except (InvalidTag, ValueError, OverflowError):
             raise DecryptError() from None
 
