@@ -49,9 +49,7 @@ class SecretKey:
         ``associated_data`` is authenticated, not stored; decryption needs the same bytes
         (an empty and an absent context are the same thing).
         """
-        random = os.urandom(RANDOM_SIZE)
-        aead = self._aead(self.cipher, random[:IV_SIZE])
-        return aead.encrypt(random[IV_SIZE:], plaintext, associated_data) + random
+        return self._seal(os.urandom(RANDOM_SIZE), plaintext, associated_data)
 
     def seal_new_data_key(self, associated_data: bytes = b"") -> tuple[bytes, bytes]:
         """A fresh 32-byte data key and its :meth:`encrypt` ciphertext (``generate``).
@@ -60,25 +58,22 @@ class SecretKey:
         they are disjoint parts of its output, so each is as random as if drawn alone.
         """
         random = os.urandom(KEY_SIZE + RANDOM_SIZE)
-        plaintext, random = random[:KEY_SIZE], random[KEY_SIZE:]
-        iv = random[:IV_SIZE]
-        # The AES case inline: this runs once per generate request.
-        aead = (
-            AESGCM(self._prf.digest(iv)) if self.cipher is _AES256 else self._aead(self.cipher, iv)
-        )
-        return plaintext, aead.encrypt(random[IV_SIZE:], plaintext, associated_data) + random
+        plaintext = random[:KEY_SIZE]
+        return plaintext, self._seal(random[KEY_SIZE:], plaintext, associated_data)
 
     def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
         """Open a ciphertext of any KES era; raise :class:`DecryptError` on any failure."""
         parts = parse_ciphertext(ciphertext)
         cipher = self.cipher if parts.declared_cipher is None else parts.declared_cipher
-        iv = parts.iv
-        # The AES case inline: this runs once per decrypt request.
-        aead = AESGCM(self._prf.digest(iv)) if cipher is _AES256 else self._aead(cipher, iv)
         try:
-            return aead.decrypt(parts.nonce, parts.sealed, associated_data)
+            return self._aead(cipher, parts.iv).decrypt(parts.nonce, parts.sealed, associated_data)
         except (InvalidTag, ValueError, OverflowError):
             raise DecryptError() from None
+
+    def _seal(self, random: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
+        """``sealed || iv || nonce`` with the iv and nonce taken from ``random`` (28 bytes)."""
+        aead = self._aead(self.cipher, random[:IV_SIZE])
+        return aead.encrypt(random[IV_SIZE:], plaintext, associated_data) + random
 
     def _aead(self, cipher: Cipher, iv: bytes) -> AESGCM | ChaCha20Poly1305:
         if cipher is _AES256:
