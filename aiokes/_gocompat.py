@@ -43,15 +43,6 @@ _RFC3339 = re.compile(
 
 JSONObject = dict[str, object]
 
-# A JSON object whose members are all "lower_case_name":"base64 text", with JSON whitespace
-# allowed between tokens: the shape of every hot-path request body.
-_WS = rb"[ \t\n\r]*"
-_MEMBER = rb'"[a-z_]+"' + _WS + rb":" + _WS + rb'"[A-Za-z0-9+/=]*"'
-_FLAT_OBJECT = re.compile(
-    _WS + rb"\{" + _WS + rb"(?:" + _MEMBER + _WS + rb"(?:," + _WS + _MEMBER + _WS + rb")*)?\}" + _WS
-)
-_FLAT_MEMBER = re.compile(rb'"([a-z_]+)"' + _WS + rb":" + _WS + rb'"([A-Za-z0-9+/=]*)"')
-
 
 def b64decode_std(data: bytes | str) -> bytes:
     """Decode like Go's ``base64.StdEncoding``; raise ``ValueError`` on malformed input."""
@@ -64,11 +55,6 @@ def b64decode_std(data: bytes | str) -> bytes:
 
 def load_json_object(data: bytes) -> JSONObject:
     """Parse ``data`` as one JSON object with case-folded keys (last duplicate wins)."""
-    if _FLAT_OBJECT.fullmatch(data):
-        # What every client sends on the hot path ({"context":"…"} and the like): lower-case
-        # names and base64 values need neither unescaping nor folding, so the fields are taken
-        # as they stand. dict() keeps the last duplicate, as the full decoder does.
-        return {name.decode(): value.decode() for name, value in _FLAT_MEMBER.findall(data)}
     # Go replaces invalid UTF-8 inside strings with U+FFFD; outside strings it is a syntax
     # error either way.
     text = data.decode("utf-8", errors="replace")

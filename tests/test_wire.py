@@ -46,8 +46,8 @@ _NAMES = st.sampled_from(["context", "ciphertext", "plaintext", "message", "a_b"
 
 @st.composite
 def _flat_objects(draw: st.DrawFn) -> bytes:
-    """Objects of lower-case names and base64 strings, with JSON whitespace anywhere: what
-    the fast path of ``load_json_object`` takes."""
+    """Objects of lower-case names and base64 strings, with JSON whitespace anywhere: the
+    bodies of every key route, in and out of the shapes the fast paths match."""
     space = draw(_WHITESPACE)
     members = draw(st.lists(st.tuples(_NAMES, _BASE64_TEXT), max_size=4))
     inner = f"{space},{space}".join(f'"{n}"{space}:{space}"{v}"' for n, v in members)
@@ -60,7 +60,7 @@ def _reference_decode(data: bytes) -> dict[str, object]:
 
 
 @given(_flat_objects())
-def test_flat_objects_decode_as_the_full_decoder_does(data: bytes) -> None:
+def test_flat_objects_decode_with_the_last_duplicate_winning(data: bytes) -> None:
     assert load_json_object(data) == _reference_decode(data)
 
 
