@@ -138,46 +138,67 @@ class _PeerCertificate:
         return self._der
 
 
+_Link = tuple[web.RequestHandler, _RecordingTransport]
+
+
 async def _cpu_per_request(
-    server: web.Server,
-    peer: _PeerCertificate,
-    request: bytes,
-    connections: int,
-    requests: int,
-    *,
-    warmup: int = _WARMUP_ROUNDS,
+    server: web.Server, peer: _PeerCertificate, request: bytes, connections: int, requests: int
 ) -> float:
     """Send ``request`` on every connection, wait for every answer, repeat; CPU µs each."""
-    loop = asyncio.get_running_loop()
-    links = []
-    for _ in range(connections):
-        protocol, transport = server(), _RecordingTransport(peer)
-        protocol.connection_made(transport)
-        links.append((protocol, transport))
-
-    async def round_trip() -> None:
-        for protocol, transport in links:
-            transport.answered = loop.create_future()
-            protocol.data_received(request)
-        for _, transport in links:
-            assert transport.answered is not None
-            await transport.answered
-
+    links = _connect(server, peer, connections)
     try:
-        for _ in range(warmup):
-            await round_trip()
+        for _ in range(_WARMUP_ROUNDS):
+            await _round_trip(links, request)
         rounds = max(requests // connections, 1)
         started = time.process_time()
         for _ in range(rounds):
-            await round_trip()
+            await _round_trip(links, request)
         elapsed = time.process_time() - started
-        for _, transport in links:  # measuring an error path would be measuring the wrong thing
-            if not transport.status_line.startswith(b"HTTP/1.1 200 "):
-                raise RuntimeError(f"unexpected answer: {transport.status_line.decode()!r}")
+        _check_answers(links)
         return elapsed / (rounds * connections) * 1e6
     finally:
-        for protocol, _ in links:
-            protocol.connection_lost(None)
+        _disconnect(links)
+
+
+async def _answer_once(server: web.Server, peer: _PeerCertificate, request: bytes) -> bytes:
+    """Send ``request`` once (set-up: create a key, seal a data key); the answer's body."""
+    links = _connect(server, peer, 1)
+    try:
+        await _round_trip(links, request)
+        _check_answers(links)
+        return links[0][1].response.partition(b"\r\n\r\n")[2]
+    finally:
+        _disconnect(links)
+
+
+def _connect(server: web.Server, peer: _PeerCertificate, count: int) -> list[_Link]:
+    links = []
+    for _ in range(count):
+        protocol, transport = server(), _RecordingTransport(peer)
+        protocol.connection_made(transport)
+        links.append((protocol, transport))
+    return links
+
+
+async def _round_trip(links: list[_Link], request: bytes) -> None:
+    loop = asyncio.get_running_loop()
+    for protocol, transport in links:
+        transport.answered = loop.create_future()
+        protocol.data_received(request)
+    for _, transport in links:
+        assert transport.answered is not None
+        await transport.answered
+
+
+def _check_answers(links: list[_Link]) -> None:
+    for _, transport in links:  # measuring an error path would be measuring the wrong thing
+        if not transport.status_line.startswith(b"HTTP/1.1 200 "):
+            raise RuntimeError(f"unexpected answer: {transport.status_line.decode()!r}")
+
+
+def _disconnect(links: list[_Link]) -> None:
+    for protocol, _ in links:
+        protocol.connection_lost(None)
 
 
 async def _aiokes_server(workdir: Path, certs: BenchCertificates) -> tuple[web.Server, ServerState]:
@@ -197,7 +218,7 @@ async def _measure(
     baseline = web.Server(BaselineHandler(), access_log=None)
     try:
         create = build_request("POST", f"/v1/key/create/{_KEY}", "127.0.0.1", b"")
-        await _cpu_per_request(aiokes, peer, create, 1, 1, warmup=0)
+        await _answer_once(aiokes, peer, create)
         servers = [
             ("aiokes", aiokes, await _request(aiokes, peer, options.scenario)),
             ("baseline", baseline, await _request(baseline, peer, options.scenario)),
@@ -229,13 +250,7 @@ async def _request(server: web.Server, peer: _PeerCertificate, scenario: str) ->
     )
     if scenario == "generate":
         return generate
-    protocol, transport = server(), _RecordingTransport(peer)
-    protocol.connection_made(transport)
-    transport.answered = asyncio.get_running_loop().create_future()
-    protocol.data_received(generate)
-    await transport.answered
-    protocol.connection_lost(None)
-    sealed = json.loads(transport.response.partition(b"\r\n\r\n")[2])["ciphertext"]
+    sealed = json.loads(await _answer_once(server, peer, generate))["ciphertext"]
     body = json_body(ciphertext=base64.b64decode(sealed), context=CONTEXT)
     return build_request("POST", f"/v1/key/decrypt/{_KEY}", "127.0.0.1", body)
 
