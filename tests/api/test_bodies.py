@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
@@ -137,14 +137,11 @@ async def test_a_body_arriving_after_its_headers_is_read_whole(
         base64.b64encode(ciphertext),
         base64.b64encode(b"ctx"),
     )
-    metrics = server.server.services.metrics
 
     async def server_waits_for_the_rest() -> None:
         # The request counts as active once its headers are in: from then on the server
         # is waiting for the body, so the rest arrives late, as from a slow client.
-        async with asyncio.timeout(HANG_GUARD):
-            while metrics.value("active") == 0:  # noqa: ASYNC110 - a counter, no event to wait on
-                await asyncio.sleep(0.001)
+        await _active_requests_become(server, lambda active: active > 0)
 
     reply = await send(
         server,
@@ -159,7 +156,6 @@ async def test_a_body_arriving_after_its_headers_is_read_whole(
 
 
 async def test_a_client_leaving_mid_body_leaves_no_request_active(server: RunningServer) -> None:
-    metrics = server.server.services.metrics
     reader, writer = await asyncio.open_connection(
         "127.0.0.1",
         server.server.port,
@@ -169,13 +165,18 @@ async def test_a_client_leaving_mid_body_leaves_no_request_active(server: Runnin
     head = "PUT /v1/key/decrypt/k HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n"
     writer.write(head.encode() + b'{"ciphertext":')
     await writer.drain()
-    async with asyncio.timeout(HANG_GUARD):
-        while metrics.value("active") == 0:  # noqa: ASYNC110 - a counter, no event to wait on
-            await asyncio.sleep(0.001)
-        writer.transport.abort()  # gone without the rest of the body
-        while metrics.value("active") != 0:  # noqa: ASYNC110
-            await asyncio.sleep(0.001)
+    await _active_requests_become(server, lambda active: active > 0)
+    writer.transport.abort()  # gone without the rest of the body
+    await _active_requests_become(server, lambda active: active == 0)
     assert not await reader.read()
+
+
+async def _active_requests_become(server: RunningServer, wanted: Callable[[int], bool]) -> None:
+    """Wait until the server's active-request gauge satisfies ``wanted``."""
+    metrics = server.server.services.metrics
+    async with asyncio.timeout(HANG_GUARD):
+        while not wanted(metrics.value("active")):  # noqa: ASYNC110 - a counter, no event
+            await asyncio.sleep(0.001)
 
 
 @pytest.mark.parametrize("route", list(BODY_ROUTES))
