@@ -6,12 +6,15 @@ import datetime
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 __all__ = ["main"]
 
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 _DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 
@@ -214,14 +217,26 @@ def _command_line() -> str:
     return " ".join([program, *map(shlex.quote, sys.argv[1:])])
 
 
+def _json_file_option(help_text: str) -> Callable[[_Command], _Command]:
+    return click.option(
+        "--json",
+        "json_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=help_text,
+    )
+
+
+def _echo_machine(machine: dict[str, Any]) -> None:
+    click.echo(f"{machine['date_utc']}  nproc={machine['nproc']}  {machine['cpu_model']}")
+
+
+def _write_json(path: Path, document: object) -> None:
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
 @main.command("crypto")
-@click.option(
-    "--json",
-    "json_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the rows as JSON here.",
-)
+@_json_file_option("Also write the rows as JSON here.")
 def crypto(json_file: Path | None) -> None:
     """Seal/open inline vs asyncio.to_thread, 32 B … 1 MiB: choose crypto.inline_limit."""
     from bench.crypto import measure_crypto, recommend_limit, rows_json, table
@@ -229,13 +244,13 @@ def crypto(json_file: Path | None) -> None:
 
     machine = describe_machine()
     rows = measure_crypto()
-    click.echo(f"{machine['date_utc']}  nproc={machine['nproc']}  {machine['cpu_model']}")
+    _echo_machine(machine)
     click.echo(table(rows))
     limit = recommend_limit(rows)
     click.echo(f"\nrecommended crypto.inline_limit: {limit} bytes")
     if json_file is not None:
         document = {"machine": machine, "rows": rows_json(rows), "recommended_limit": limit}
-        json_file.write_text(json.dumps(document, indent=2) + "\n")
+        _write_json(json_file, document)
 
 
 @main.command("handler")
@@ -245,13 +260,7 @@ def crypto(json_file: Path | None) -> None:
 @click.option("--connections", type=click.IntRange(1, 1000), default=32, show_default=True)
 @click.option("--requests", type=click.IntRange(100), default=30_000, show_default=True)
 @click.option("--repeat", type=click.IntRange(1, 50), default=7, show_default=True)
-@click.option(
-    "--json",
-    "json_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the figures as JSON here.",
-)
+@_json_file_option("Also write the figures as JSON here.")
 def handler(
     scenario: str, connections: int, requests: int, repeat: int, json_file: Path | None
 ) -> None:
@@ -268,11 +277,11 @@ def handler(
         repeat=repeat,
         progress=lambda line: click.echo(line, err=True),
     )
-    click.echo(f"{machine['date_utc']}  nproc={machine['nproc']}  {machine['cpu_model']}")
+    _echo_machine(machine)
     click.echo(costs_table(costs))
     if json_file is not None:
         document = {"machine": machine, **costs.to_json()}
-        json_file.write_text(json.dumps(document, indent=2) + "\n")
+        _write_json(json_file, document)
 
 
 @main.command("memory")
@@ -285,9 +294,9 @@ def memory(keys: int, connections: int, out: Path | None) -> None:
 
     out = out or _default_out()
     result = measure_memory(out, keys=keys, connections=connections)
-    (out / "memory.json").write_text(json.dumps(result, indent=2) + "\n")
+    _write_json(out / "memory.json", result)
     machine = result["machine"]
-    click.echo(f"{machine['date_utc']}  nproc={machine['nproc']}  {machine['cpu_model']}")
+    _echo_machine(machine)
     click.echo(memory_table(result))
     click.echo(f"\njson                    {out / 'memory.json'}")
 
@@ -323,7 +332,7 @@ def crosscheck(connections: int, duration: float, repeat: int, out: Path | None)
     out = out or _default_out()
     out.mkdir(parents=True, exist_ok=True)
     result = run_crosscheck(out, connections=connections, duration=duration, repeat=repeat)
-    (out / "crosscheck.json").write_text(json.dumps(result, indent=2) + "\n")
+    _write_json(out / "crosscheck.json", result)
     machine = result["machine"]
-    click.echo(f"{machine['date_utc']}  nproc={machine['nproc']}  {machine['cpu_model']}")
+    _echo_machine(machine)
     click.echo(crosscheck_table(result))
