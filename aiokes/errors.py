@@ -19,6 +19,7 @@ __all__ = [
     "IdentityNotFound",
     "InvalidKeyRecord",
     "KeyExists",
+    "KeyNameReserved",
     "KeyNotFound",
     "KeystoreError",
     "KeystoreUnreachable",
@@ -66,6 +67,17 @@ class KeyNotFound(APIError):
 class KeyExists(APIError):
     status = 400
     message = "key already exists"
+
+
+class KeyNameReserved(KeyExists):
+    """A create of a name whose key was deleted too recently to reuse it (a tombstone).
+
+    A subclass of :class:`KeyExists` because the name is taken, by a deleted key that another
+    server may still serve from its cache; its own status and message, because it is not the
+    "key already exists" that MinIO compares for.
+    """
+
+    status = 409
 
 
 class PolicyNotFound(APIError):

@@ -72,6 +72,7 @@ BACKENDS: dict[str, str] = {
     "memory": "aiokes.keystore.memory:MemoryKeystore",
     "fs": "aiokes.keystore.fs:FSKeystore",
     "azure": "aiokes.keystore.azure:AzureKeyVaultKeystore",
+    "mirror": "aiokes.keystore.mirror:MirrorKeystore",
 }
 
 

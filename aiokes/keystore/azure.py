@@ -18,6 +18,9 @@ A soft-deleted secret of the same name blocks the write with 409; it is purged (
 retries) when the identity may purge, else the operator is told to recover or purge it.
 Delete is a soft delete followed by a purge where permitted; without the purge permission
 the secret stays soft-deleted, which is fine for readers and is cleaned up by a later create.
+With a ``reuse_wait`` (set from the cache expiry by the config) the soft-deleted secret is the
+deleted name's tombstone (:mod:`._tombstone`): it is not purged on delete, and a create of the
+name is refused until ``deletedDate + reuse_wait``; after that the create purges it as above.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from aiokes.keystore._azure_errors import (
 )
 from aiokes.keystore._azure_locks import NameLocks
 from aiokes.keystore._azure_versions import SecretVersion, oldest, unusable_reason
+from aiokes.keystore._tombstone import Tombstone, reserved
 from aiokes.log import error_logger
 
 __all__ = ["AzureKeyVaultKeystore"]
@@ -81,6 +85,7 @@ class AzureKeyVaultKeystore:
         authority_host: str = "",
         ca_file: str = "",
         credential: AsyncTokenCredential | None = None,
+        reuse_wait: float = 0.0,
     ) -> None:
         self._settings = VaultSettings(
             endpoint=endpoint,
@@ -99,6 +104,7 @@ class AzureKeyVaultKeystore:
         self._connection: VaultConnection | None = None
         self._closed = False
         self._create_locks = NameLocks()
+        self._reuse_wait = reuse_wait
 
     @property
     def endpoint(self) -> str:
@@ -152,8 +158,33 @@ class AzureKeyVaultKeystore:
             if response.status_code == 404:
                 raise KeyNotFound()
             response.raise_for_status()
+            if self._reuse_wait > 0:
+                return  # the soft-deleted secret is the tombstone; a later create purges it
             if _has_recovery_id(response.text()):  # soft delete is on: free the name
                 await self._purge_deleted(client, name)
+
+    async def tombstone(self, name: str) -> Tombstone | None:
+        _check_name(name)
+        async with self._operation("read deleted", name) as client:
+            try:
+                deleted = await client.get_deleted_secret(name)
+            except ResourceNotFoundError:
+                return None
+            return _tombstone_of(name, deleted.deleted_date)
+
+    async def tombstones(self) -> list[Tombstone]:
+        async with self._operation("list deleted") as client:
+            found = [
+                _tombstone_of(item.name, item.deleted_date)
+                async for item in client.list_deleted_secrets()
+                if item.name
+            ]
+        return sorted(found, key=lambda tombstone: tombstone.name)
+
+    async def forget_deletion(self, name: str) -> None:
+        _check_name(name)
+        async with self._operation("purge", name) as client:
+            await self._purge_blocking_secret(client, name)
 
     async def list(self, prefix: str, limit: int = -1) -> Page:
         async with self._operation("list") as client:
@@ -207,6 +238,8 @@ class AzureKeyVaultKeystore:
         conflict: ResourceExistsError | None = None
         for attempt in range(_RECREATE_ATTEMPTS):
             if conflict is not None:
+                if attempt == 1 and self._reuse_wait > 0:
+                    await self._refuse_reserved(client, name)
                 await self._purge_blocking_secret(client, name)
                 await asyncio.sleep(_pause(attempt - 2))  # none right after the first purge
             try:
@@ -219,6 +252,17 @@ class AzureKeyVaultKeystore:
                 raise VaultProblem("the written version has no version id or creation time")
             return version
         raise VaultProblem(_soft_deleted_message(name, "could not be purged")) from conflict
+
+    async def _refuse_reserved(self, client: SecretClient, name: str) -> None:
+        """The soft-deleted secret in the way is a tombstone: is the wait over?"""
+        try:
+            deleted = await client.get_deleted_secret(name)
+            deleted_at = deleted.deleted_date
+        except ResourceNotFoundError:  # still moving into the deleted collection: just now
+            deleted_at = None
+        tombstone = _tombstone_of(name, deleted_at)
+        if tombstone.reserves(self._reuse_wait, datetime.now(UTC)):
+            raise reserved(tombstone, self._reuse_wait)
 
     async def _purge_blocking_secret(self, client: SecretClient, name: str) -> None:
         try:
@@ -271,6 +315,11 @@ async def _versions(client: SecretClient, name: str) -> list[SecretVersion]:
     except ResourceNotFoundError:
         return []
     return found
+
+
+def _tombstone_of(name: str, deleted_at: datetime | None) -> Tombstone:
+    """A vault that sends no deletion date gets the safe answer: deleted just now."""
+    return Tombstone(name, deleted_at or datetime.now(UTC))
 
 
 def _has_recovery_id(body: str) -> bool:

@@ -10,6 +10,9 @@ Temporary files start with ``.``, a character no key name may contain, so ones l
 a crash are never listed or read; they are harmless and deliberately not swept, because another
 worker process sharing the directory may be halfway through a create.
 
+A delete leaves a tombstone (see :mod:`._tombstone`) in a directory *next to* the key
+directory, where KES never looks, and a create of that name is refused until the wait is over.
+
 POSIX only. Every blocking call runs in a worker thread via :func:`asyncio.to_thread`.
 """
 
@@ -22,10 +25,17 @@ import os
 import secrets
 import stat
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokes.errors import KeyExists, KeyNotFound, KeystoreError, KeystoreUnreachable
 from aiokes.keystore import KeystoreState, Page, paginate
+from aiokes.keystore._tombstone import (
+    MarkerDirectory,
+    Tombstone,
+    marker_directory_for,
+    reserved,
+)
 
 __all__ = ["MAX_RECORD_SIZE", "FSKeystore"]
 
@@ -44,8 +54,11 @@ _SHOWN_NAME_LENGTH = 64
 class FSKeystore:
     """A :class:`~aiokes.keystore.Keystore` over a directory of key files."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, reuse_wait: float = 0.0) -> None:
+        """``reuse_wait`` > 0: deletes leave tombstones that reserve a name that long."""
         self._dir = Path(path)
+        self._reuse_wait = reuse_wait
+        self._markers = MarkerDirectory(marker_directory_for(self._dir))
 
     @property
     def path(self) -> Path:
@@ -63,13 +76,28 @@ class FSKeystore:
                 f"fs keystore: record for key {_show(name)} is {len(value)} bytes; "
                 f"at most {MAX_RECORD_SIZE} bytes can be read back"
             )
-        await asyncio.to_thread(self._create_sync, path, value)
+        await asyncio.to_thread(self._create_sync, name, path, value)
 
     async def get(self, name: str) -> bytes:
         return await asyncio.to_thread(_read_record, self._key_path(name))
 
     async def delete(self, name: str) -> None:
-        await asyncio.to_thread(self._delete_sync, self._key_path(name))
+        await asyncio.to_thread(self._delete_sync, name, self._key_path(name))
+
+    async def tombstone(self, name: str) -> Tombstone | None:
+        self._key_path(name)  # validates the name: it becomes a file name
+        return await asyncio.to_thread(self._markers.read, name)
+
+    async def tombstones(self) -> list[Tombstone]:
+        def read_all() -> list[Tombstone]:
+            found = (self._markers.read(name) for name in self._markers.names())
+            return [tombstone for tombstone in found if tombstone is not None]
+
+        return await asyncio.to_thread(read_all)
+
+    async def forget_deletion(self, name: str) -> None:
+        self._key_path(name)
+        await asyncio.to_thread(self._markers.remove, name)
 
     async def list(self, prefix: str, limit: int = -1) -> Page:
         names = await asyncio.to_thread(_key_names, self._dir)
@@ -102,7 +130,10 @@ class FSKeystore:
         if problem is not None:
             raise KeystoreError(f"fs keystore: {problem}")
 
-    def _create_sync(self, path: Path, value: bytes) -> None:
+    def _create_sync(self, name: str, path: Path, value: bytes) -> None:
+        tombstone = self._markers.read(name) if self._reuse_wait > 0 else None
+        if tombstone is not None and tombstone.reserves(self._reuse_wait, datetime.now(UTC)):
+            raise reserved(tombstone, self._reuse_wait)
         temp = self._write_temp_file(value)
         try:
             os.link(temp, path)
@@ -113,6 +144,8 @@ class FSKeystore:
         finally:
             _remove_quietly(temp)
         self._sync_directory()
+        if tombstone is not None:  # served its time; a later delete writes a new one
+            self._markers.remove(name)
 
     def _write_temp_file(self, value: bytes) -> Path:
         temp = self._dir / f"{_TEMP_PREFIX}{secrets.token_hex(8)}.tmp"
@@ -130,7 +163,13 @@ class FSKeystore:
             raise _io_error("write temporary file", temp, exc) from exc
         return temp
 
-    def _delete_sync(self, path: Path) -> None:
+    def _delete_sync(self, name: str, path: Path) -> None:
+        if self._reuse_wait > 0:
+            if not os.path.lexists(path):
+                raise KeyNotFound()
+            # Tombstone first: a crash in between leaves the key and a tombstone (a name
+            # reserved a little early), never a deleted key whose name is free at once.
+            self._markers.write(name, datetime.now(UTC))
         try:
             os.unlink(path)
         except FileNotFoundError:
