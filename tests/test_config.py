@@ -32,6 +32,10 @@ INVALID = DATA / "invalid"
 ADMIN = "3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22"
 CLIENT = "02ef5321ca409dbc7b10e7e8ee44d1c3b91e4bf6e2198befdebee6312745267b"
 MINIMAL = (DATA / "minimal.yml").read_text()
+# The tombstone wait of the default cache expiry (any 5m, no offline caching) plus the margin.
+DEFAULT_REUSE_WAIT = 300.0 + 10.0
+# full.yml: cache.expiry.any 10m, offline 1h (a cached key lives until both have passed).
+FULL_FILE_REUSE_WAIT = 600.0 + 3600.0 + 10.0
 
 
 def load(name: str, **environ: str) -> ServerConfig:
@@ -68,6 +72,7 @@ def test_operator_tutorial_file_loads_with_azure_credentials_filled_in() -> None
         tenant_id="41a37d4e-b3c4-49f4-b330-1114fb0271c8",
         client_id="c3b7badf-cd2b-4297-bece-4de5f2e575f6",
         client_secret="-.j4XP6Sa7E39.KWn-SL~Dgbz~H-H-TPxT",
+        reuse_wait=DEFAULT_REUSE_WAIT,
     )
     assert config.keystore.describe() == "Azure KeyVault: https://kes-test-1.vault.azure.net"
 
@@ -83,7 +88,7 @@ def test_operator_tutorial_file_as_published_names_the_empty_tenant_id() -> None
 
 def test_operator_tutorial_file_with_fs_keystore() -> None:
     config = load("tutorial-fs.yml")
-    assert config.keystore == FSKeystoreConfig(path="./keys")
+    assert config.keystore == FSKeystoreConfig(path="./keys", reuse_wait=DEFAULT_REUSE_WAIT)
     assert config.keystore.describe() == "Filesystem: ./keys"
     assert config.policies[0].identities == (CLIENT,)
 
@@ -108,7 +113,9 @@ def test_kes_sample_server_config_loads() -> None:
     assert config.log.audit_level is None  # "audit: off"
     assert config.keys == ("some-key-name", "another-key-name")
     assert dict(config.api) == {"/v1/ready": APIRouteConfig(skip_auth=False, timeout=15.0)}
-    assert config.keystore == FSKeystoreConfig(path="/var/lib/kes/keys")
+    assert config.keystore == FSKeystoreConfig(
+        path="/var/lib/kes/keys", reuse_wait=DEFAULT_REUSE_WAIT
+    )
 
 
 def test_minimal_file_gets_every_default() -> None:
@@ -181,6 +188,7 @@ def test_full_file_with_every_key_and_extension() -> None:
         retry_max_delay=2.0,
         authority_host="https://login.microsoftonline.us",
         ca_file="/etc/aiokes/vault-ca.pem",
+        reuse_wait=FULL_FILE_REUSE_WAIT,
     )
 
 
@@ -190,7 +198,9 @@ def test_azure_without_credential_blocks_uses_the_default_chain() -> None:
         "  azure:\n    keyvault:\n      endpoint: https://v.vault.azure.net\n      credentials:\n",
     )
     keystore = parse_config(text, environ={}).keystore
-    assert keystore == AzureKeyVaultConfig(endpoint="https://v.vault.azure.net")
+    assert keystore == AzureKeyVaultConfig(
+        endpoint="https://v.vault.azure.net", reuse_wait=DEFAULT_REUSE_WAIT
+    )
 
 
 def test_unknown_keys_are_ignored_like_kes() -> None:
@@ -257,7 +267,7 @@ def test_empty_env_value_means_unset() -> None:
 def test_partial_env_reference_stays_literal() -> None:
     text = MINIMAL.replace("/var/lib/aiokes/keys", "/data/${TENANT}/keys")
     keystore = parse_config(text, environ={"TENANT": "x"}).keystore
-    assert keystore == FSKeystoreConfig(path="/data/${TENANT}/keys")
+    assert keystore == FSKeystoreConfig(path="/data/${TENANT}/keys", reuse_wait=DEFAULT_REUSE_WAIT)
 
 
 def test_policy_patterns_are_never_substituted() -> None:
@@ -323,13 +333,13 @@ INVALID_CASES = [
     ("keys-duplicate.yml", 5, "keys[1].name", "key 'minio-default' is defined more than once"),
     ("keys-invalid-name.yml", 4, "keys[0].name", "invalid key name 'my/key'"),
     ("keys-legacy-keystore.yml", 3, "keys", "it is now under 'keystore:'"),
-    ("keystore-missing.yml", 3, "keystore", "no keystore specified (supported: fs, azure)"),
+    ("keystore-missing.yml", 3, "keystore", "no keystore specified (supported: fs, azure, mirror)"),
     ("keystore-two.yml", 6, "keystore.azure", "more than one keystore specified"),
     (
         "keystore-vault.yml",
         4,
         "keystore.vault",
-        "keystore 'vault' is not supported by aiokes (supported: fs, azure)",
+        "keystore 'vault' is not supported by aiokes (supported: fs, azure, mirror)",
     ),
     ("fs-no-path.yml", 5, "keystore.fs.path", "key directory is required"),
     ("azure-no-keyvault.yml", 4, "keystore.azure.keyvault", "'keyvault' section is required"),

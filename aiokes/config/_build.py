@@ -31,6 +31,7 @@ from aiokes.config.schema import (
 )
 from aiokes.errors import ConfigError
 from aiokes.identity import valid_name
+from aiokes.keystore._tombstone import reuse_wait
 
 __all__ = ["build_config"]
 
@@ -47,17 +48,20 @@ def build_config(root: Node, *, environ: Mapping[str, str]) -> ServerConfig:
     _check_version(top)
     admin = _admin_identity(top)
     tls = _tls(top.section("tls"), admin)
+    cache = _cache(top.section("cache"))
     return ServerConfig(
         file=root.file,
         address=_address(top),
         admin_identity=admin,
         tls=tls,
         policies=_policies(top.section("policy"), admin, tls.proxy_identities),
-        cache=_cache(top.section("cache")),
+        cache=cache,
         api=_api(top.section("api")),
         log=_log(top.section("log")),
         keys=_keys(top),
-        keystore=build_keystore(top.section("keystore")),
+        keystore=build_keystore(
+            top.section("keystore"), reuse_wait=reuse_wait(cache.expiry_any, cache.expiry_offline)
+        ),
         crypto_inline_limit=top.section("crypto").integer(
             "inline_limit", DEFAULT_CRYPTO_INLINE_LIMIT, minimum=0
         ),

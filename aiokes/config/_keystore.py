@@ -15,6 +15,12 @@ KES), all under ``keystore.azure.keyvault`` and all ``${VAR}``-substitutable:
   for sovereign clouds;
 * ``ca`` (file): an extra CA bundle for the vault's TLS certificate (private endpoints,
   emulators).
+
+The ``mirror`` keystore (aiokes only; KES fails on it) holds two keystore sections,
+``primary`` and ``secondary``, each an ``fs`` or ``azure`` block as above, and an optional
+``check_interval`` (duration, default ``5m``, ``0`` = only at start-up).
+
+Every backend gets the tombstone wait derived from the cache expiry (``reuse_wait``).
 """
 
 from __future__ import annotations
@@ -23,19 +29,54 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from aiokes.config._section import Section
-from aiokes.config.schema import AzureKeyVaultConfig, FSKeystoreConfig, KeystoreConfig
+from aiokes.config.schema import (
+    DEFAULT_MIRROR_CHECK_INTERVAL,
+    AzureKeyVaultConfig,
+    FSKeystoreConfig,
+    KeystoreConfig,
+    MirrorKeystoreConfig,
+)
 
 __all__ = ["build_keystore"]
 
-_SUPPORTED = ("fs", "azure")
+_SUPPORTED = ("fs", "azure", "mirror")
 # KES's other keystores (kesconf/config.go); "kes" and "encryptedfs" are parsed but unused there.
 _UNSUPPORTED = ("vault", "fortanix", "gemalto", "gcp", "aws", "entrust", "kes", "encryptedfs")
 _SUPPORTED_TEXT = ", ".join(_SUPPORTED)
 _AZURE_DEFAULTS = AzureKeyVaultConfig(endpoint="")
 
 
-def build_keystore(keystore: Section) -> KeystoreConfig:
+def build_keystore(keystore: Section, *, reuse_wait: float = 0.0) -> KeystoreConfig:
     """The one keystore configured under ``keystore:``."""
+    name = _chosen(keystore)
+    if name == "mirror":
+        return _mirror(keystore.section("mirror"), reuse_wait)
+    return _single(keystore, reuse_wait)
+
+
+def _mirror(mirror: Section, reuse_wait: float) -> MirrorKeystoreConfig:
+    sides = []
+    for side in ("primary", "secondary"):
+        if mirror.get(side) is None:
+            raise mirror.error(side, f"the '{side}' keystore of the mirror is required")
+        section = mirror.section(side)
+        if "mirror" in section:
+            raise section.error("mirror", "a mirror cannot contain another mirror")
+        sides.append(_single(section, reuse_wait))
+    interval = mirror.duration("check_interval", DEFAULT_MIRROR_CHECK_INTERVAL)
+    if interval < 0:
+        raise mirror.error("check_interval", "must not be negative")
+    return MirrorKeystoreConfig(primary=sides[0], secondary=sides[1], check_interval=interval)
+
+
+def _single(keystore: Section, reuse_wait: float) -> FSKeystoreConfig | AzureKeyVaultConfig:
+    if _chosen(keystore) == "fs":
+        path = keystore.section("fs").required_string("path", "the key directory")
+        return FSKeystoreConfig(path=path, reuse_wait=reuse_wait)
+    return _azure(keystore.section("azure"), reuse_wait)
+
+
+def _chosen(keystore: Section) -> str:
     names = [name for name in (*_SUPPORTED, *_UNSUPPORTED) if name in keystore]
     if not names:
         raise keystore.node.error(f"no keystore specified (supported: {_SUPPORTED_TEXT})")
@@ -49,14 +90,10 @@ def build_keystore(keystore: Section) -> KeystoreConfig:
         raise keystore.error(
             name, f"keystore '{name}' is not supported by aiokes (supported: {_SUPPORTED_TEXT})"
         )
-    if name == "fs":
-        return FSKeystoreConfig(
-            path=keystore.section("fs").required_string("path", "the key directory")
-        )
-    return _azure(keystore.section("azure"))
+    return name
 
 
-def _azure(azure: Section) -> AzureKeyVaultConfig:
+def _azure(azure: Section, reuse_wait: float) -> AzureKeyVaultConfig:
     if azure.get("keyvault") is None:
         raise azure.error("keyvault", "the 'keyvault' section is required for an azure keystore")
     vault = azure.section("keyvault")
@@ -73,6 +110,7 @@ def _azure(azure: Section) -> AzureKeyVaultConfig:
         retry_max_delay=vault.duration("retry_max_delay", _AZURE_DEFAULTS.retry_max_delay),
         authority_host=_authority_host(vault),
         ca_file=vault.string("ca"),
+        reuse_wait=reuse_wait,
     )
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_ADDRESS",
     "DEFAULT_CRYPTO_INLINE_LIMIT",
+    "DEFAULT_MIRROR_CHECK_INTERVAL",
     "DEFAULT_PROXY_HEADER",
     "ROUTE_PATHS",
     "APIRouteConfig",
@@ -29,6 +30,7 @@ __all__ = [
     "KeystoreConfig",
     "LogConfig",
     "MemoryKeystoreConfig",
+    "MirrorKeystoreConfig",
     "PolicyConfig",
     "ServerConfig",
     "TLSConfig",
@@ -37,6 +39,7 @@ __all__ = [
 DEFAULT_CRYPTO_INLINE_LIMIT = 256 * 1024  # measured: bench/RESULTS.md section 7
 DEFAULT_ADDRESS = "0.0.0.0:7373"  # KES listens on every interface by default
 DEFAULT_PROXY_HEADER = "X-Tls-Client-Cert"
+DEFAULT_MIRROR_CHECK_INTERVAL = 300.0
 
 # Every route path an ``api:`` entry may name: KES HEAD's routes plus the LEGACY bulk decrypt.
 # Subtree routes end in "/" exactly as in KES (``/v1/key/create/``).
@@ -136,11 +139,14 @@ class FSKeystoreConfig:
     """``keystore.fs`` — one file per key in ``path``, compatible with KES's fs keystore."""
 
     path: str
+    # Seconds a deleted name stays reserved (tombstones); 0 = no tombstones. Set from the
+    # cache expiry by the config builder (aiokes.keystore._tombstone.reuse_wait).
+    reuse_wait: float = 0.0
 
     async def connect(self) -> Keystore:
         from aiokes.keystore.fs import FSKeystore
 
-        keystore = FSKeystore(self.path)
+        keystore = FSKeystore(self.path, reuse_wait=self.reuse_wait)
         await keystore.open()
         return keystore
 
@@ -169,6 +175,7 @@ class AzureKeyVaultConfig:
     retry_max_delay: float = 8.0  # seconds, the cap of the exponential back-off
     authority_host: str = ""  # "" = Azure public cloud (login.microsoftonline.com)
     ca_file: str = ""  # extra CA bundle: private endpoints, emulators
+    reuse_wait: float = 0.0  # as FSKeystoreConfig.reuse_wait
 
     async def connect(self) -> Keystore:
         from aiokes.keystore.azure import AzureKeyVaultKeystore
@@ -185,6 +192,7 @@ class AzureKeyVaultConfig:
             retry_max_delay=self.retry_max_delay,
             authority_host=self.authority_host,
             ca_file=self.ca_file,
+            reuse_wait=self.reuse_wait,
         )
         await keystore.open()
         return keystore
@@ -193,7 +201,34 @@ class AzureKeyVaultConfig:
         return f"Azure KeyVault: {self.endpoint}"
 
 
-KeystoreConfig: TypeAlias = MemoryKeystoreConfig | FSKeystoreConfig | AzureKeyVaultConfig
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MirrorKeystoreConfig:
+    """``keystore.mirror`` (aiokes only) — every key in two keystores (``keystore/mirror.py``)."""
+
+    primary: FSKeystoreConfig | AzureKeyVaultConfig
+    secondary: FSKeystoreConfig | AzureKeyVaultConfig
+    check_interval: float = DEFAULT_MIRROR_CHECK_INTERVAL  # seconds between compare-and-repair runs; 0 = start-up only
+
+    async def connect(self) -> Keystore:
+        from aiokes.keystore.mirror import MirrorKeystore
+
+        primary = await self.primary.connect()
+        try:
+            secondary = await self.secondary.connect()
+        except BaseException:
+            await primary.close()
+            raise
+        keystore = MirrorKeystore(primary, secondary, check_interval=self.check_interval)
+        await keystore.open()
+        return keystore
+
+    def describe(self) -> str:
+        return f"Mirror: {self.primary.describe()} + {self.secondary.describe()}"
+
+
+KeystoreConfig: TypeAlias = (
+    MemoryKeystoreConfig | FSKeystoreConfig | AzureKeyVaultConfig | MirrorKeystoreConfig
+)
 
 
 def _no_routes() -> Mapping[str, APIRouteConfig]:
