@@ -15,9 +15,11 @@ from aiokes.cli.key import key
 from aiokes.cli.log import log
 from aiokes.cli.ls import ls
 from aiokes.cli.metric import metric
+from aiokes.cli.migrate import migrate
 from aiokes.cli.policy import policy
 from aiokes.cli.server import server
 from aiokes.cli.status import status
+from aiokes.cli.tombstone import tombstone
 
 __all__ = ["main"]
 
@@ -38,3 +40,5 @@ for _command in (server, ls, key, policy, identity, status):
 main.add_command(log)
 main.add_command(metric)
 main.add_command(bench)
+main.add_command(migrate)
+main.add_command(tombstone)

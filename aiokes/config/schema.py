@@ -207,7 +207,9 @@ class MirrorKeystoreConfig:
 
     primary: FSKeystoreConfig | AzureKeyVaultConfig
     secondary: FSKeystoreConfig | AzureKeyVaultConfig
-    check_interval: float = DEFAULT_MIRROR_CHECK_INTERVAL  # seconds between compare-and-repair runs; 0 = start-up only
+    check_interval: float = (
+        DEFAULT_MIRROR_CHECK_INTERVAL  # seconds between compare-and-repair runs; 0 = start-up only
+    )
 
     async def connect(self) -> Keystore:
         from aiokes.keystore.mirror import MirrorKeystore
