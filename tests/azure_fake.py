@@ -171,6 +171,16 @@ class FakeVault:
         secret = self._secrets[name.lower()]
         secret.deleted_at, secret.lag = self._clock(), lag
 
+    def age_deletion(self, name: str, seconds: int) -> None:
+        """Move a soft-deleted secret's deletion date ``seconds`` into the past."""
+        secret = self._secrets[name.lower()]
+        assert secret.deleted_at is not None, f"{name} is not soft-deleted"
+        secret.deleted_at -= seconds
+
+    def wipe(self) -> None:
+        """Lose every secret, deleted ones too: a vault deleted and re-created empty."""
+        self._secrets.clear()
+
     def is_soft_deleted(self, name: str) -> bool:
         secret = self._secrets.get(name.lower())
         return secret is not None and secret.deleted_at is not None

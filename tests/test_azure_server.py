@@ -506,9 +506,10 @@ async def test_throttling_beyond_the_retry_budget_answers_502(
 async def test_without_purge_permission_delete_soft_deletes_and_recreate_says_what_to_do(
     start_azure: StartAzure, every_log: pytest.LogCaptureFixture
 ) -> None:
-    """Without the Purge permission a deleted key stays soft-deleted: it is gone for readers,
-    and creating the name again fails until someone purges or recovers the secret; with the
-    permission back, the next create purges it itself."""
+    """A deleted key stays soft-deleted: it is gone for readers, and its name is reserved
+    (the tombstone) until every server's cache must have dropped it. After that, creating
+    the name again fails without the Purge permission until someone purges or recovers the
+    secret; with the permission back, the next create purges it itself."""
     azure = await start_azure()
     assert await azure.call("POST", "/v1/key/create/my-key") == (200, b"")
     azure.vault.faults.purge_forbidden = True
@@ -518,6 +519,10 @@ async def test_without_purge_permission_delete_soft_deletes_and_recreate_says_wh
         404,
         b'{"message":"key does not exist"\n}',
     )
+    status, body = await azure.call("POST", "/v1/key/create/my-key")
+    assert status == 409
+    assert b"key 'my-key' was deleted at " in body
+    azure.vault.age_deletion("my-key", 3611)  # the reuse wait here: expiry.any 1h + 10 s
     assert await azure.call("POST", "/v1/key/create/my-key") == CREATE_FAILED
     assert azure.log.errors() == [
         f"failed to create key 'my-key': azure key vault {azure.link.vault}: create key "
@@ -557,11 +562,13 @@ async def test_key_name_with_underscore_is_refused_with_400_without_asking_the_v
     assert azure.log.errors() == []
 
 
-async def test_delete_without_purge_permission_says_so_in_the_error_log(
+async def test_delete_keeps_the_soft_deleted_secret_as_the_tombstone(
     start_azure: StartAzure,
 ) -> None:
+    """With tombstones (always, from a config file) delete does not purge: the soft-deleted
+    secret's deletion date is what reserves the name; a later create purges it."""
     azure = await start_azure()
     assert await azure.call("POST", "/v1/key/create/my-key") == (200, b"")
-    azure.vault.faults.purge_forbidden = True
     assert await azure.call("DELETE", "/v1/key/delete/my-key") == (200, b"")
-    assert any("stays soft-deleted" in message for _, message in azure.log.records)
+    assert azure.vault.is_soft_deleted("my-key")
+    assert azure.vault.count("DELETE", "/deletedsecrets/{name}") == 0
