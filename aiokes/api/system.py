@@ -14,6 +14,7 @@ from aiokes.__about__ import __version__
 from aiokes.api.call import Call
 from aiokes.api.wire import empty_response, json_response
 from aiokes.errors import APIError, KeystoreError, KeystoreUnreachable
+from aiokes.keystore.mirror import MirrorKeystore
 from aiokes.log import LogStream
 from aiokes.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from aiokes.metrics import Metrics, resident_bytes, usable_cpus
@@ -60,6 +61,8 @@ async def status(call: Call) -> web.StreamResponse:
         reply["keystore_unavailable"] = True
         reply["keystore_unreachable"] = True
     reply["cache"] = _cache_stats(call)
+    if isinstance(call.state.keystore, MirrorKeystore):
+        reply["mirror"] = call.state.keystore.report().as_status()
     return json_response(reply)
 
 
@@ -77,6 +80,8 @@ async def ready(call: Call) -> web.StreamResponse:
 async def metrics(call: Call) -> web.StreamResponse:
     publish_cache_stats(call.services.metrics, call.state)  # this worker's, up to the moment
     text = call.services.metrics.render()
+    if isinstance(call.state.keystore, MirrorKeystore):
+        text += call.state.keystore.report().as_metrics()
     return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
