@@ -178,7 +178,7 @@ async def test_azure_deleted_name_is_reserved_by_the_soft_deleted_secret(
     await a.delete("k1")
     assert vault.is_soft_deleted("k1")  # kept: its deletion date is the tombstone
 
-    with pytest.raises(KeyNameReserved, match="key 'k1' was deleted at .* reused after "):
+    with pytest.raises(KeyNameReserved, match=r"key 'k1' was deleted at .* reused after "):
         await c.create("k1", OTHER_RECORD)
     tombstone = await b.tombstone("k1")
     assert tombstone is not None
