@@ -256,9 +256,9 @@ def _summary(tally: _Tally, *, dry_run: bool) -> None:
     else:
         click.echo(f"Migrated {tally.migrated:6d} keys successfully!")
     if tally.skipped:
-        click.echo(f"Skipped  {tally.skipped:6d} {_keys(tally.skipped)} that exist at the target.")
+        click.echo(f"Skipped  {tally.skipped:6d} existing at the target.")
     if tally.overwritten:
-        click.echo(f"Replaced {tally.overwritten:6d} {_keys(tally.overwritten)} at the target.")
+        click.echo(f"Replaced {tally.overwritten:6d} existing at the target.")
 
 
 def _keys(count: int) -> str:
