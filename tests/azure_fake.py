@@ -54,6 +54,7 @@ class Faults:
     missing_versions_status: int = 404  # versions listing of an unknown secret: 404 or 200
     lowkey_errors: bool = False  # error codes as lowkey-vault sends them (Java class names)
     lose_put_responses: int = 0  # store the PUT's version, then answer 503 (a lost response)
+    stall_writes: bool = False  # PUTs never get an answer (until the fake stops)
 
 
 @dataclass
@@ -224,6 +225,8 @@ class FakeVault:
     async def _inject_faults(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
         if _is_token_request(request):
             return await handler(request)
+        if self.faults.stall_writes and request.method == "PUT":
+            await self._stopping.wait()
         if self.faults.delay:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.faults.delay)
