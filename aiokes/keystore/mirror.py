@@ -31,11 +31,12 @@ import builtins
 import contextlib
 import logging
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from aiokes.errors import KeyExists, KeyNameReserved, KeyNotFound, KeystoreError
 from aiokes.keystore import Keystore, KeystoreState, Page
+from aiokes.keystore._mirror_report import MirrorReport
 from aiokes.keystore._tombstone import Tombstone, Tombstoned
 from aiokes.log import error_logger
 
@@ -43,57 +44,6 @@ __all__ = ["MirrorKeystore", "MirrorReport", "all_names"]
 
 _log = logging.getLogger("aiokes.keystore.mirror")
 _ALL = sys.maxsize  # a listing limit that means "every name"
-
-
-@dataclass(frozen=True, slots=True)
-class MirrorReport:
-    """How far the two sides are in step, as of the last check plus what happened since."""
-
-    checked_at: datetime | None = None
-    primary_reachable: bool = True
-    secondary_reachable: bool = True
-    only_primary: frozenset[str] = field(default_factory=frozenset)
-    only_secondary: frozenset[str] = field(default_factory=frozenset)
-    repaired: int = 0  # keys copied or deletes finished by checks so far
-
-    @property
-    def in_step(self) -> bool:
-        return (
-            self.primary_reachable
-            and self.secondary_reachable
-            and not self.only_primary
-            and not self.only_secondary
-        )
-
-    def as_status(self) -> dict[str, object]:
-        """The ``mirror`` field of ``/v1/status`` (aiokes only; KES clients ignore it)."""
-        checked = self.checked_at.isoformat(timespec="seconds") if self.checked_at else ""
-        return {
-            "in_step": self.in_step,
-            "primary_unreachable": not self.primary_reachable,
-            "secondary_unreachable": not self.secondary_reachable,
-            "keys_only_on_primary": len(self.only_primary),
-            "keys_only_on_secondary": len(self.only_secondary),
-            "last_check": checked.replace("+00:00", "Z"),
-            "repaired": self.repaired,
-        }
-
-    def as_metrics(self) -> str:
-        """Prometheus text lines for ``/v1/metrics``."""
-        return (
-            "# HELP aiokes_mirror_in_step 1 if both keystores of the mirror are reachable "
-            "and hold the same key names.\n"
-            "# TYPE aiokes_mirror_in_step gauge\n"
-            f"aiokes_mirror_in_step {int(self.in_step)}\n"
-            "# HELP aiokes_mirror_reachable 1 if that side of the mirror answered last time.\n"
-            "# TYPE aiokes_mirror_reachable gauge\n"
-            f'aiokes_mirror_reachable{{side="primary"}} {int(self.primary_reachable)}\n'
-            f'aiokes_mirror_reachable{{side="secondary"}} {int(self.secondary_reachable)}\n'
-            "# HELP aiokes_mirror_keys_out_of_step Key names held by one side only.\n"
-            "# TYPE aiokes_mirror_keys_out_of_step gauge\n"
-            f'aiokes_mirror_keys_out_of_step{{only_on="primary"}} {len(self.only_primary)}\n'
-            f'aiokes_mirror_keys_out_of_step{{only_on="secondary"}} {len(self.only_secondary)}\n'
-        )
 
 
 async def all_names(store: Keystore) -> list[str]:
@@ -247,7 +197,7 @@ class MirrorKeystore:
         async with self._check_lock:
             self._report = await self._compare_and_repair(repair)
             if not self._report.in_step:
-                error_logger.warning("mirror: keystores out of step: %s", _describe(self._report))
+                error_logger.warning("mirror: keystores out of step: %s", self._report.describe())
             return self._report
 
     async def _compare_and_repair(self, repair: bool) -> MirrorReport:
@@ -404,16 +354,3 @@ async def _tombstone(store: Keystore, name: str) -> Tombstone | None:
 
 def _short(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
-
-
-def _describe(report: MirrorReport) -> str:
-    parts = []
-    if not report.primary_reachable:
-        parts.append("primary unreachable")
-    if not report.secondary_reachable:
-        parts.append("secondary unreachable")
-    if report.only_primary:
-        parts.append(f"{len(report.only_primary)} key(s) only on the primary")
-    if report.only_secondary:
-        parts.append(f"{len(report.only_secondary)} key(s) only on the secondary")
-    return ", ".join(parts)
