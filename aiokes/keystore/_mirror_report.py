@@ -18,11 +18,13 @@ class MirrorReport:
     only_primary: frozenset[str] = field(default_factory=frozenset)
     only_secondary: frozenset[str] = field(default_factory=frozenset)
     repaired: int = 0  # keys copied or deletes finished by checks so far
+    compared: bool = False  # the last check listed both sides (else the sets are unknown)
 
     @property
     def in_step(self) -> bool:
         return (
-            self.primary_reachable
+            self.compared
+            and self.primary_reachable
             and self.secondary_reachable
             and not self.only_primary
             and not self.only_secondary
@@ -60,7 +62,7 @@ class MirrorReport:
 
     def describe(self) -> str:
         """One line for the error log."""
-        parts = []
+        parts = [] if self.compared else ["not compared"]
         if not self.primary_reachable:
             parts.append("primary unreachable")
         if not self.secondary_reachable:

@@ -211,7 +211,10 @@ class MirrorKeystore:
                 sides.append(None)
         primary, secondary = sides
         report = replace(
-            report, primary_reachable=primary is not None, secondary_reachable=secondary is not None
+            report,
+            primary_reachable=primary is not None,
+            secondary_reachable=secondary is not None,
+            compared=primary is not None and secondary is not None,
         )
         if primary is None or secondary is None:
             return report

@@ -312,3 +312,29 @@ async def test_status_answers_from_the_secondary_while_the_primary_is_down(
     await azure_then_fs.status()  # reads still work, so the mirror is not offline
     assert not azure_then_fs.report().primary_reachable
     assert azure_then_fs.report().as_status()["primary_unreachable"] is True
+
+
+async def test_a_check_that_cannot_list_a_side_leaves_the_mirror_out_of_step(
+    tmp_path: Path,
+) -> None:
+    """Until a check has compared both listings, nothing is known to be in step: a side
+    that answers a status probe again does not make up for the comparison it missed."""
+    primary, secondary = await _fs(tmp_path / "a"), await _fs(tmp_path / "b")
+    store = MirrorKeystore(primary, secondary, check_interval=0)
+    try:
+        assert not store.report().in_step  # no check yet
+        await store.create("k1", REALISTIC_RECORD)
+        (tmp_path / "b").rename(tmp_path / "unplugged")
+        report = await store.check()
+        assert (report.compared, report.secondary_reachable, report.in_step) == (
+            False,
+            False,
+            False,
+        )
+        (tmp_path / "b").mkdir()
+        await store.status()
+        assert not store.report().in_step
+        assert (await store.check()).in_step
+        assert (tmp_path / "b" / "k1").read_bytes() == REALISTIC_RECORD
+    finally:
+        await store.close()
