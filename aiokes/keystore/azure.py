@@ -159,6 +159,12 @@ class AzureKeyVaultKeystore:
                 raise KeyNotFound()
             response.raise_for_status()
             if self._reuse_wait > 0:
+                if not _has_recovery_id(response.text()):
+                    error_logger.warning(
+                        "azure: soft delete is off for this vault: '%s' leaves no tombstone "
+                        "and its name can be reused at once",
+                        name,
+                    )
                 return  # the soft-deleted secret is the tombstone; a later create purges it
             if _has_recovery_id(response.text()):  # soft delete is on: free the name
                 await self._purge_deleted(client, name)
