@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import textwrap
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,84 +17,9 @@ from aiokes.client import Client
 from aiokes.config import load_config
 from aiokes.server import Server
 from tests.azure_fake import CLIENT_SECRET, FakeVault
-from tests.conftest import ClientIdentity, make_identity
+from tests.server_process import START_TIMEOUT, server_setup, start_process, stop_process
 from tests.test_azure_server import SECRET_VARIABLE, keystore_yaml
 from tests.waiting import until
-
-START_TIMEOUT = 60.0
-
-
-@dataclass
-class Setup:
-    directory: Path
-    config_file: Path
-    ca_file: str
-    admin: ClientIdentity
-
-    def client(self, port: int) -> Client:
-        return Client(
-            f"https://127.0.0.1:{port}",
-            cert_file=self.admin.cert_file,
-            key_file=self.admin.key_file,
-            ca_file=self.ca_file,
-        )
-
-
-def _setup(directory: Path, tls_ca: trustme.CA, keystore: str) -> Setup:
-    issued = tls_ca.issue_cert("127.0.0.1")
-    issued.private_key_pem.write_to_path(str(directory / "server.key"))
-    issued.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
-    tls_ca.cert_pem.write_to_path(str(directory / "ca.crt"))
-    admin = make_identity(directory, "admin")
-    config_file = directory / "config.yml"
-    config_file.write_text(
-        textwrap.dedent(
-            f"""\
-            address: 127.0.0.1:0
-            admin:
-              identity: {admin.identity}
-            tls:
-              key: {directory}/server.key
-              cert: {directory}/server.crt
-            log:
-              audit: off
-            """
-        )
-        + keystore
-    )
-    return Setup(directory, config_file, str(directory / "ca.crt"), admin)
-
-
-def _indent(text: str, spaces: int) -> str:
-    return textwrap.indent(text, " " * spaces)
-
-
-async def _start_process(setup: Setup, *workers: str) -> tuple[asyncio.subprocess.Process, int]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aiokes", "server", "--config", str(setup.config_file), *workers,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    port = await asyncio.wait_for(_port_from_banner(process), START_TIMEOUT)
-    return process, port
-
-
-async def _port_from_banner(process: asyncio.subprocess.Process) -> int:
-    assert process.stdout is not None
-    while line := (await process.stdout.readline()).decode():
-        if line.startswith("API"):
-            return int(line.rsplit(":", 1)[1])
-    raise AssertionError("the server printed no API line")
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 30)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
 
 # -- kill -9 in the middle of a mirrored create ------------------------------------------------
 
@@ -116,14 +39,14 @@ async def test_killed_between_the_two_writes_the_restarted_server_completes_the_
     start-up check copies the record, byte for byte, to the secondary. It does not roll the
     key back: another server may have read it from the primary meanwhile."""
     azure = keystore_yaml(vault.url, vault.ca_file, max_retries=0).removeprefix("keystore:\n")
-    setup = _setup(
+    setup = server_setup(
         tmp_path,
         tls_ca,
         "keystore:\n  mirror:\n    primary:\n"
         f"      fs:\n        path: {tmp_path}/keys\n"
-        f"    secondary:\n{_indent(azure, 4)}",
+        f"    secondary:\n{textwrap.indent(azure, '    ')}",
     )
-    process, port = await _start_process(setup, "--workers", "1")  # SIGKILL hits the writer
+    process, port = await start_process(setup, "--workers", "1")  # SIGKILL hits the writer
     try:
         vault.faults.stall_writes = True
         client = setup.client(port)
@@ -136,7 +59,7 @@ async def test_killed_between_the_two_writes_the_restarted_server_completes_the_
             await create
         await client.aclose()
     finally:
-        await _stop(process)
+        await stop_process(process)
     assert vault.values("k1") == []  # the stalled write was never stored
 
     vault.faults.stall_writes = False
@@ -174,14 +97,14 @@ async def test_workers_status_and_metrics_say_when_the_sides_differ(
     tmp_path: Path, tls_ca: trustme.CA
 ) -> None:
     primary, secondary = tmp_path / "primary", tmp_path / "secondary"
-    setup = _setup(
+    setup = server_setup(
         tmp_path,
         tls_ca,
         "keystore:\n  mirror:\n    check_interval: 200ms\n"
         f"    primary:\n      fs:\n        path: {primary}\n"
         f"    secondary:\n      fs:\n        path: {secondary}\n",
     )
-    process, port = await _start_process(setup, "--workers", "3")
+    process, port = await start_process(setup, "--workers", "3")
     try:
         for name in ("k1", "k2", "k3"):
             async with setup.client(port) as client:  # a fresh connection, any worker
@@ -209,4 +132,4 @@ async def test_workers_status_and_metrics_say_when_the_sides_differ(
         assert "aiokes_mirror_in_step 1" in metrics
         assert 'aiokes_mirror_keys_out_of_step{only_on="primary"} 0' in metrics
     finally:
-        await _stop(process)
+        await stop_process(process)

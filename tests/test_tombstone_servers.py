@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
+
+import trustme
 
 from aiokes.keystore._tombstone import marker_directory_for
 from tests import test_azure_server
 from tests.conftest import RunningServer, StartServer
+from tests.server_process import server_setup, start_process, stop_process
 from tests.test_azure_server import AzureServer, StartAzure
 
 # The Azure servers' fixtures, shared with the module that defines them.
@@ -78,3 +82,26 @@ async def test_azure_three_servers_on_one_vault(start_azure: StartAzure) -> None
     assert a.vault.is_soft_deleted("k1")
     a.vault.age_deletion("k1", AZURE_WAIT + 1)
     await _after_the_wait(a, c)
+
+
+async def test_fs_two_servers_of_three_workers_each(tmp_path: Path, tls_ca: trustme.CA) -> None:
+    """Every worker of every server refuses the deleted name, each request on a fresh
+    connection (so on whichever worker the kernel picks)."""
+    setup = server_setup(tmp_path, tls_ca, f"keystore:\n  fs:\n    path: {tmp_path}/keys\n")
+    servers = [await start_process(setup, "--workers", "3") for _ in range(2)]
+    (_, port_a), (_, port_b) = servers
+    try:
+        async with setup.client(port_a) as client:
+            await client.create_key("k1")
+        async with setup.client(port_b) as client:
+            await client.generate_key("k1")
+        async with setup.client(port_a) as client:
+            await client.delete_key("k1")
+        for port in (port_a, port_b, port_a, port_b, port_a, port_b):
+            async with setup.client(port) as client:
+                status, _, body = await client.request("POST", "/v1/key/create/k1")
+            assert status == 409, body
+            assert b"it can be reused after " in body
+    finally:
+        for process, _ in servers:
+            await stop_process(process)
