@@ -149,8 +149,9 @@ def _assert_private_key_not_shown(output: str, key_file: str) -> None:
 
 def test_identity_new_with_key_and_cert_shows_no_api_key(terminal: None) -> None:
     """deploy/README.md step 3: the server's TLS key must not be printed as an API key."""
-    result = invoke(["identity", "new", "--key", "server.key", "--cert", "server.crt",
-                     "--ip", "10.0.0.5", "--dns", "kms.example.net", "kms.example.net"])  # fmt: skip
+    files = ["--key", "server.key", "--cert", "server.crt"]
+    sans = ["--ip", "10.0.0.5", "--dns", "kms.example.net"]
+    result = invoke(["identity", "new", *files, *sans, "kms.example.net"])
     assert result.exit_code == 0, result.output
     _assert_private_key_not_shown(result.output, "server.key")
     assert "server.key is secret" in result.stdout
