@@ -42,6 +42,9 @@ async def _assert_read_only_but_serving(server: RunningServer) -> None:
     assert generate.status == 200, generate
     create = await send(server, "PUT", "/v1/key/create/new-key")
     assert create.is_error(502, "failed to create key"), create
+    # MinIO creates its default key at every start and needs KES's answer for an existing one.
+    again = await send(server, "PUT", "/v1/key/create/existing")
+    assert again.is_error(400, "key already exists"), again
     delete = await send(server, "DELETE", "/v1/key/delete/existing")
     assert delete.is_error(502, "failed to delete key"), delete
 

@@ -129,6 +129,11 @@ class FSKeystore:
             self._lock_fd = _lock_directory(self._dir, sweep=write_problem is None)
 
     def _create_sync(self, path: Path, value: bytes) -> None:
+        # "Exists" first, as KES's O_EXCL open answers it, even where no temporary file can be
+        # written (a read-only directory): MinIO creates its default key at every start and
+        # must get 400 "key already exists", not a 502. The link below still decides races.
+        if os.path.lexists(path):
+            raise KeyExists()
         temp = self._write_temp_file(value)
         try:
             os.link(temp, path)
