@@ -73,7 +73,10 @@ def lowkey() -> Iterator[RunningLowkey]:
     try:
         running = start_lowkey()
     except LowkeyUnavailable as exc:
-        pytest.skip(f"lowkey-vault emulator not available: {exc}")
+        pytest.skip(
+            f"lowkey-vault emulator not available: {exc} (or name another emulator and its "
+            "credential with AIOKES_TEST_EMULATOR_*, docs/azure.md §7)"
+        )
     try:
         yield running
     finally:
