@@ -1,11 +1,24 @@
-"""Helpers for running the Azure keystore tests against a Key Vault: lowkey-vault or the fake.
+"""Helpers for running the Azure keystore tests against a Key Vault emulator, or the fake.
 
-lowkey-vault is found through ``AIOKES_TEST_LOWKEY_URL`` and ``AIOKES_TEST_LOWKEY_CA`` (as
-exported by ``.ci/lowkey-vault.sh start``). When they are unset, :func:`start_lowkey` runs
-that script itself if Java and Maven are installed; ``AIOKES_TEST_LOWKEY_SKIP`` (a reason)
-turns the emulator tests off without trying.
+Any emulator (or a real vault) that validates tokens as Key Vault does is named by
+environment variables, with a real client credential for it (``docs/azure.md`` §7):
 
-lowkey accepts any bearer token, so the keystore gets a :class:`StaticTokenCredential`.
+* ``AIOKES_TEST_EMULATOR_URL``: the vault endpoint (``https://…``);
+* ``AIOKES_TEST_EMULATOR_CA``: a PEM bundle trusting the vault's and the token endpoint's
+  certificates (optional when the system trusts them);
+* ``AIOKES_TEST_EMULATOR_TENANT_ID``, ``AIOKES_TEST_EMULATOR_CLIENT_ID``,
+  ``AIOKES_TEST_EMULATOR_CLIENT_SECRET``: an app registration allowed to use the vault;
+* ``AIOKES_TEST_EMULATOR_AUTHORITY_HOST``: the Entra ID authority issuing the tokens
+  (optional: Azure public cloud).
+
+Without a credential the emulator tests skip and say which variables are missing.
+
+lowkey-vault, which accepts any bearer token, is found through ``AIOKES_TEST_LOWKEY_URL`` and
+``AIOKES_TEST_LOWKEY_CA`` (as exported by ``.ci/lowkey-vault.sh start``). When they are
+unset, :func:`start_lowkey` runs that script itself if Java and Maven are installed;
+``AIOKES_TEST_LOWKEY_SKIP`` (a reason) turns it off without trying. With lowkey the
+credential variables are optional; without them the keystore gets a
+:class:`StaticTokenCredential`, which only lowkey accepts.
 """
 
 from __future__ import annotations
@@ -22,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.credentials import AccessToken
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.identity.aio import ClientSecretCredential
 from azure.keyvault.secrets.aio import SecretClient
 
 from aiokes.keystore.azure import AzureKeyVaultKeystore
@@ -31,6 +46,15 @@ LOWKEY_SCRIPT = REPOSITORY / ".ci" / "lowkey-vault.sh"
 URL_VARIABLE = "AIOKES_TEST_LOWKEY_URL"
 CA_VARIABLE = "AIOKES_TEST_LOWKEY_CA"
 SKIP_VARIABLE = "AIOKES_TEST_LOWKEY_SKIP"
+EMULATOR_URL_VARIABLE = "AIOKES_TEST_EMULATOR_URL"
+EMULATOR_CA_VARIABLE = "AIOKES_TEST_EMULATOR_CA"
+AUTHORITY_VARIABLE = "AIOKES_TEST_EMULATOR_AUTHORITY_HOST"
+# keystore option -> variable; all three or none.
+CREDENTIAL_VARIABLES = {
+    "tenant_id": "AIOKES_TEST_EMULATOR_TENANT_ID",
+    "client_id": "AIOKES_TEST_EMULATOR_CLIENT_ID",
+    "client_secret": "AIOKES_TEST_EMULATOR_CLIENT_SECRET",
+}
 # What `.ci/lowkey-vault.sh start` exits with when lowkey-vault cannot be had here.
 UNAVAILABLE_EXIT_CODE = 3
 _START_TIMEOUT = 300  # seconds: a first run downloads the jar
@@ -46,7 +70,46 @@ AZURE_SKIPS = {
 
 
 class LowkeyUnavailable(Exception):
-    """lowkey-vault is neither running nor startable here; the message says why."""
+    """No emulator to test against: none configured, or lowkey-vault not startable here, or
+    the configuration is incomplete; the message says why."""
+
+
+@dataclass(frozen=True)
+class ClientCredential:
+    """An app registration's client secret, and the authority that issues its tokens."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    authority_host: str = ""
+
+    def keystore_options(self) -> dict[str, Any]:
+        options = {
+            "tenant_id": self.tenant_id,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
+        if self.authority_host:
+            options["authority_host"] = self.authority_host
+        return options
+
+    def sdk_credential(self, ca_file: str) -> ClientSecretCredential:
+        """The same identity for the Azure SDK used directly; the caller closes it."""
+        options: dict[str, Any] = {"connection_verify": ca_file} if ca_file else {}
+        if self.authority_host:
+            options["authority"] = self.authority_host
+        return ClientSecretCredential(self.tenant_id, self.client_id, self.client_secret, **options)
+
+
+def credential_from_environment() -> ClientCredential | None:
+    """The ``AIOKES_TEST_EMULATOR_*`` credential; ``None`` if unset; an error if partial."""
+    values = {option: os.environ.get(name, "") for option, name in CREDENTIAL_VARIABLES.items()}
+    if not any(values.values()):
+        return None
+    missing = [CREDENTIAL_VARIABLES[option] for option, value in values.items() if not value]
+    if missing:
+        raise LowkeyUnavailable(f"incomplete emulator credential: set {', '.join(missing)}")
+    return ClientCredential(**values, authority_host=os.environ.get(AUTHORITY_VARIABLE, ""))
 
 
 class StaticTokenCredential:
@@ -72,17 +135,45 @@ class StaticTokenCredential:
 
 @dataclass
 class RunningLowkey:
+    """A vault emulator to test against, and how to authenticate to it."""
+
     url: str
     ca_file: str
     process_started_here: bool = False
     exports: dict[str, str] = field(default_factory=dict)
+    # None: a fixed bearer token, which only an emulator that accepts any token (lowkey) takes.
+    credential: ClientCredential | None = None
+
+    def keystore_options(self) -> dict[str, Any]:
+        if self.credential is None:
+            return {"credential": StaticTokenCredential()}
+        return self.credential.keystore_options()
+
+    def sdk_credential(self) -> AsyncTokenCredential:
+        if self.credential is None:
+            return StaticTokenCredential()
+        return self.credential.sdk_credential(self.ca_file)
 
 
 def lowkey_from_environment() -> RunningLowkey | None:
+    """The emulator the environment names, or ``None`` if it names none.
+
+    Raises :class:`LowkeyUnavailable` for an emulator named without the credential it needs.
+    """
+    credential = credential_from_environment()
+    url = os.environ.get(EMULATOR_URL_VARIABLE, "")
+    if url:
+        if credential is None:
+            names = ", ".join(CREDENTIAL_VARIABLES.values())
+            raise LowkeyUnavailable(
+                f"{EMULATOR_URL_VARIABLE} is set but no credential: set {names} "
+                f"(and {AUTHORITY_VARIABLE} for the emulator's token service)"
+            )
+        return RunningLowkey(url, os.environ.get(EMULATOR_CA_VARIABLE, ""), credential=credential)
     url = os.environ.get(URL_VARIABLE, "")
     if not url:
         return None
-    return RunningLowkey(url=url, ca_file=os.environ.get(CA_VARIABLE, ""))
+    return RunningLowkey(url, os.environ.get(CA_VARIABLE, ""), credential=credential)
 
 
 def start_lowkey() -> RunningLowkey:
@@ -104,7 +195,8 @@ def start_lowkey() -> RunningLowkey:
     if result.returncode != 0:
         raise RuntimeError(f"{LOWKEY_SCRIPT} start failed:\n{result.stderr}")
     exports = _parse_exports(result.stdout)
-    return RunningLowkey(exports[URL_VARIABLE], exports[CA_VARIABLE], True, exports)
+    credential = credential_from_environment()
+    return RunningLowkey(exports[URL_VARIABLE], exports[CA_VARIABLE], True, exports, credential)
 
 
 def stop_lowkey() -> None:

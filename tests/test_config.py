@@ -186,6 +186,8 @@ def test_full_file_with_every_key_and_extension() -> None:
         timeout=5.0,
         max_retries=2,
         retry_max_delay=2.0,
+        operation_timeout=8.0,
+        status_timeout=0.25,
         authority_host="https://login.microsoftonline.us",
         ca_file="/etc/aiokes/vault-ca.pem",
         reuse_wait=FULL_FILE_REUSE_WAIT,
@@ -364,6 +366,18 @@ INVALID_CASES = [
         "managed identity's client ID is required",
     ),
     ("azure-timeout-zero.yml", 7, "keystore.azure.keyvault.timeout", "greater than 0"),
+    (
+        "azure-operation-timeout-zero.yml",
+        7,
+        "keystore.azure.keyvault.operation_timeout",
+        "greater than 0",
+    ),
+    (
+        "azure-status-timeout-zero.yml",
+        7,
+        "keystore.azure.keyvault.status_timeout",
+        "greater than 0",
+    ),
     ("azure-max-retries.yml", 7, "keystore.azure.keyvault.max_retries", "invalid integer"),
     (
         "azure-authority-http.yml",

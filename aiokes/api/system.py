@@ -42,7 +42,9 @@ async def version(call: Call) -> web.StreamResponse:
 
 async def status(call: Call) -> web.StreamResponse:
     """Always 200, even when the keystore is down. An unreachable keystore is reported with
-    both flags: kms-go rejects ``keystore_unreachable`` without ``keystore_unavailable``."""
+    both flags: kms-go rejects ``keystore_unreachable`` without ``keystore_unavailable``.
+    A keystore that serves its keys but cannot store new ones adds aiokes's own
+    ``keystore_read_only: true`` (KES has no such state; its clients ignore unknown fields)."""
     reply: dict[str, Any] = {
         "version": __version__,
         "os": sys.platform,
@@ -57,6 +59,8 @@ async def status(call: Call) -> web.StreamResponse:
         async with call.deadline():
             state = await call.state.keys.status()
         reply["keystore_latency"] = max(1, round(state.latency * 1000))
+        if state.read_only:
+            reply["keystore_read_only"] = True
     except KeystoreError:
         reply["keystore_unavailable"] = True
         reply["keystore_unreachable"] = True
@@ -67,6 +71,9 @@ async def status(call: Call) -> web.StreamResponse:
 
 
 async def ready(call: Call) -> web.StreamResponse:
+    """200 while the keystore serves keys, read-only included: a readiness probe that failed
+    then would pull an instance that can still generate and decrypt, MinIO's everyday calls,
+    and, on a directory shared by every instance, all of them. ``/v1/status`` tells."""
     try:
         async with call.deadline():
             await call.state.keys.status()

@@ -1,11 +1,14 @@
 """``aiokes identity``: make identities (key pairs, certificates, API keys), compute them, and
 ask the server about them.
 
-As ``kes identity`` (HEAD), the bare command makes a new API key and ``aiokes identity
-KEY|FILE`` computes an identity (the same as ``identity of``). ``identity new`` behaves as in
-KES v0.22 and the operator tutorial: it always writes a private key and a certificate,
-``private.key`` and ``public.crt`` in the current directory unless ``--key``/``--cert`` say
-otherwise, and prints them as the tutorial shows, followed by the API key of the new key.
+As ``kes identity`` (HEAD), the bare command makes a new API key, and ``aiokes identity
+KEY|FILE`` computes an identity; for an Ed25519 private-key file it prints the API key that
+is the same secret, with KES's warning (``kes identity <key-file>``). ``identity of`` only
+ever prints identities. ``identity new`` behaves as in KES v0.22 and the operator tutorial:
+it always writes a private key and a certificate, ``private.key`` and ``public.crt`` in the
+current directory unless ``--key``/``--cert`` say otherwise, and prints them as the tutorial
+shows. It prints no API key: with the key in a file, the API key would be that TLS private
+key, on the screen and in the terminal's scroll-back, looking like something to paste.
 """
 
 from __future__ import annotations
@@ -68,7 +71,11 @@ def identity() -> None:
 def compute(source: str | None, as_json: bool) -> None:
     """New API key, or the identity of SOURCE."""
     if source is not None:
-        _print_recognised(_recognise(source), as_json=as_json)
+        found = _recognise(source)
+        if found.api_key is not None:
+            _print_key_file_api_key(source, found, as_json=as_json)
+        else:
+            _print_recognised(found, as_json=as_json)
         return
     api_key = APIKey.generate()
     if as_json:
@@ -142,14 +149,16 @@ def new(
         )
     except AiokesError as exc:
         raise click.ClickException(str(exc)) from None
-    _print_new_files(files, as_json=as_json, show_api_key=not encrypt)
+    _print_new_files(files, as_json=as_json)
 
 
 @identity.command("of")
 @click.argument("source", metavar="KEY|FILE")
 @json_option
 def of(source: str, as_json: bool) -> None:
-    """Print the identity of an API key, a certificate file or a private-key file."""
+    """Print the identity of an API key, a certificate file or a private-key file.
+
+    Never an API key: ``aiokes identity KEY-FILE`` prints one, as ``kes identity`` does."""
     _print_recognised(_recognise(source), as_json=as_json)
 
 
@@ -194,31 +203,48 @@ def _print_recognised(found: Recognised, *, as_json: bool) -> None:
     """The tutorial's ``  Identity:  <hex>`` on a terminal, the bare identity for scripts
     (``ID=$(aiokes identity of client.crt)``), as KES prints it."""
     if as_json:
-        document = {"identity": found.identity}
-        if found.api_key is not None:
-            document["api_key"] = str(found.api_key)
-        echo_json(document)
+        echo_json({"identity": found.identity})
     elif is_terminal():
         click.echo(f"\n  Identity:  {found.identity}")
-        if found.api_key is not None:
-            click.echo(f"  API key:   {found.api_key}")
     else:
         click.echo(found.identity)
 
 
-def _print_new_files(files: IdentityFiles, *, as_json: bool, show_api_key: bool) -> None:
+def _print_key_file_api_key(source: str, found: Recognised, *, as_json: bool) -> None:
+    """``kes identity <key-file>``: the API key form of an Ed25519 private key, which is the
+    same secret; only the key for scripts, KES's warning for people."""
+    if as_json:
+        echo_json({"identity": found.identity, "api_key": str(found.api_key)})
+    elif is_terminal():
+        click.echo(
+            "\n".join(
+                [
+                    "Your API key:",
+                    "",
+                    f"   {found.api_key}",
+                    "",
+                    f"It corresponds to the private key in: {source}.",
+                    "Keep it secret and secure!",
+                ]
+            )
+        )
+    else:
+        click.echo(str(found.api_key))
+
+
+def _print_new_files(files: IdentityFiles, *, as_json: bool) -> None:
     if as_json:
         document = {"private_key": files.key_file, "certificate": files.cert_file}
         document["identity"] = files.identity
-        if show_api_key:
-            document["api_key"] = str(files.api_key)
         echo_json(document)
         return
     click.echo(f"\n  Private key:  {files.key_file}")
     click.echo(f"  Certificate:  {files.cert_file}")
     click.echo(f"  Identity:     {files.identity}")
-    if show_api_key:
-        click.echo(f"  API key:      {files.api_key}")
+    click.echo(
+        f"\n  {files.key_file} is secret (mode 0600): keep it where it is used and never"
+        " share or paste it.\n  Share the identity or the certificate instead."
+    )
 
 
 def _new_api_key_text(api_key: APIKey) -> str:

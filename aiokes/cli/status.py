@@ -37,6 +37,7 @@ _SHOWN = {
     "keystore_latency",
     "keystore_unreachable",
     "keystore_unavailable",
+    "keystore_read_only",
 }
 
 
@@ -107,7 +108,8 @@ def _keystore(state: dict[str, Any]) -> str:
     if state.get("keystore_unreachable") or state.get("keystore_unavailable"):
         return "unreachable"
     latency = state.get("keystore_latency")
-    return f"reachable, latency {latency}ms" if latency else "reachable"
+    reachable = "reachable, read-only" if state.get("keystore_read_only") else "reachable"
+    return f"{reachable}, latency {latency}ms" if latency else reachable
 
 
 def _plain(value: object) -> str:

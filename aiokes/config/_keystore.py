@@ -8,7 +8,10 @@ Azure extension keys (aiokes only; KES ignores them, so a config using them stil
 KES), all under ``keystore.azure.keyvault`` and all ``${VAR}``-substitutable:
 
 * ``api_version`` (string, default ``7.5``): the Key Vault REST API version;
-* ``timeout`` (duration, default ``10s``, > 0): the limit for one HTTP request;
+* ``timeout`` (duration, default ``5s``, > 0): the limit for one HTTP request;
+* ``operation_timeout`` (duration, default ``10s``, > 0): the limit for one keystore call,
+  retries included; a vault that does not answer in time is a 502, as any keystore failure;
+* ``status_timeout`` (duration, default ``800ms``, > 0): the limit for the status probe;
 * ``max_retries`` (int, default 4): retries of throttled / failed requests;
 * ``retry_max_delay`` (duration, default ``8s``): the cap of the back-off between retries;
 * ``authority_host`` (https URL or host, default Azure public cloud): the Entra ID authority,
@@ -111,6 +114,10 @@ def _azure(azure: Section, reuse_wait: float) -> AzureKeyVaultConfig:
         authority_host=_authority_host(vault),
         ca_file=vault.string("ca"),
         reuse_wait=reuse_wait,
+        operation_timeout=_positive_duration(
+            vault, "operation_timeout", _AZURE_DEFAULTS.operation_timeout
+        ),
+        status_timeout=_positive_duration(vault, "status_timeout", _AZURE_DEFAULTS.status_timeout),
     )
 
 

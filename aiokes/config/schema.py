@@ -170,12 +170,14 @@ class AzureKeyVaultConfig:
     client_secret: str = field(default="", repr=False)
     managed_identity_client_id: str = ""
     api_version: str = "7.5"
-    timeout: float = 10.0  # seconds per HTTP request to Key Vault
+    timeout: float = 5.0  # seconds per HTTP request to Key Vault
     max_retries: int = 4
     retry_max_delay: float = 8.0  # seconds, the cap of the exponential back-off
     authority_host: str = ""  # "" = Azure public cloud (login.microsoftonline.com)
     ca_file: str = ""  # extra CA bundle: private endpoints, emulators
     reuse_wait: float = 0.0  # as FSKeystoreConfig.reuse_wait
+    operation_timeout: float = 10.0  # seconds per keystore call, retries included (< routes')
+    status_timeout: float = 0.8  # seconds for the reachability probe of /v1/status, /v1/ready
 
     async def connect(self) -> Keystore:
         from aiokes.keystore.azure import AzureKeyVaultKeystore
@@ -193,6 +195,8 @@ class AzureKeyVaultConfig:
             authority_host=self.authority_host,
             ca_file=self.ca_file,
             reuse_wait=self.reuse_wait,
+            operation_timeout=self.operation_timeout,
+            status_timeout=self.status_timeout,
         )
         await keystore.open()
         return keystore

@@ -27,9 +27,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class KeystoreState:
-    """Result of a successful status probe."""
+    """Result of a successful status probe: the keystore serves the keys it has."""
 
     latency: float  # seconds the probe took
+    # Existing keys can be read but no key can be created or deleted (e.g. a read-only mount).
+    read_only: bool = False
 
 
 @runtime_checkable

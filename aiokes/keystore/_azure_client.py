@@ -6,6 +6,13 @@ SDK instead would build a new SSL context per request, and with it a new connect
 azure-core's retry policy retries 408/429/5xx and transport errors with exponential backoff
 and honours ``Retry-After``; we bound it in count, per-attempt timeout, backoff and total
 time, and refuse to wait out a ``Retry-After`` longer than the configured maximum delay.
+
+Three time limits, so that a vault that accepts connections and never answers ("frozen")
+cannot hold a request until the route's timeout (503) or slow ``/v1/status`` down:
+``timeout`` bounds one HTTP attempt, ``operation_timeout`` one keystore call with all its
+retries and back-off (then 502, KES's answer for a keystore failure), and ``status_timeout``
+the reachability probe behind ``/v1/status`` and ``/v1/ready``. The operation limit is kept
+below the routes' default timeout (15 s) so the keystore's answer, not the route's, wins.
 """
 
 from __future__ import annotations
@@ -46,11 +53,13 @@ class VaultSettings:
     client_secret: str = field(default="", repr=False)
     managed_identity_client_id: str = ""
     api_version: str = "7.5"
-    timeout: float = 10.0
+    timeout: float = 5.0
     max_retries: int = 4
     retry_max_delay: float = 8.0
     authority_host: str = ""
     ca_file: str = ""
+    operation_timeout: float = 10.0
+    status_timeout: float = 0.8
 
     def __post_init__(self) -> None:
         _check_https_url("endpoint", self.endpoint)
@@ -68,6 +77,8 @@ class VaultSettings:
             raise ConfigError("azure: more than one authentication method specified")
         if self.timeout <= 0 or self.retry_max_delay < 0 or self.max_retries < 0:
             raise ConfigError("azure: timeout must be > 0, max_retries and retry delay >= 0")
+        if self.operation_timeout <= 0 or self.status_timeout <= 0:
+            raise ConfigError("azure: operation_timeout and status_timeout must be > 0")
 
     @property
     def vault(self) -> str:
@@ -76,8 +87,10 @@ class VaultSettings:
 
     @property
     def request_budget(self) -> float:
-        """Upper bound of one logical request: every attempt plus every backoff sleep."""
-        return self.timeout * (self.max_retries + 1) + self.retry_max_delay * self.max_retries
+        """Upper bound of one logical request: every attempt plus every backoff sleep, and
+        never more than one keystore operation may take."""
+        attempts = self.timeout * (self.max_retries + 1) + self.retry_max_delay * self.max_retries
+        return min(attempts, self.operation_timeout)
 
     def retry_options(self) -> dict[str, Any]:
         """Keyword arguments for azure-core's retry policy and transport."""

@@ -63,8 +63,6 @@ _SECRET_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
 _RECREATE_ATTEMPTS = 8
 _PURGE_ATTEMPTS = 6
 _PAUSE_FIRST, _PAUSE_MAX = 0.25, 2.0
-# The status probe is a reachability check; it must answer well inside /v1/ready's timeout.
-_STATUS_TIMEOUT = 5.0
 
 
 class AzureKeyVaultKeystore:
@@ -79,11 +77,13 @@ class AzureKeyVaultKeystore:
         client_secret: str = "",
         managed_identity_client_id: str = "",
         api_version: str = "7.5",
-        timeout: float = 10.0,
+        timeout: float = 5.0,
         max_retries: int = 4,
         retry_max_delay: float = 8.0,
         authority_host: str = "",
         ca_file: str = "",
+        operation_timeout: float = 10.0,
+        status_timeout: float = 0.8,
         credential: AsyncTokenCredential | None = None,
         reuse_wait: float = 0.0,
     ) -> None:
@@ -99,6 +99,8 @@ class AzureKeyVaultKeystore:
             retry_max_delay=retry_max_delay,
             authority_host=authority_host,
             ca_file=ca_file,
+            operation_timeout=operation_timeout,
+            status_timeout=status_timeout,
         )
         self._credential = credential  # given by tests; then the caller closes it
         self._connection: VaultConnection | None = None
@@ -201,7 +203,7 @@ class AzureKeyVaultKeystore:
         """Unauthenticated GET of the endpoint: any HTTP answer means reachable, as in KES."""
         await self.open()
         assert self._connection is not None
-        limit = min(self._settings.timeout, _STATUS_TIMEOUT)
+        limit = self._settings.status_timeout
         started = time.perf_counter()
         try:
             async with self._connection.session.get(
@@ -220,13 +222,23 @@ class AzureKeyVaultKeystore:
 
     @asynccontextmanager
     async def _operation(self, operation: str, name: str = "") -> AsyncIterator[SecretClient]:
-        """Open on first use, bound the whole operation in time, translate Azure errors."""
-        deadline = self._settings.request_budget * 3  # a backstop; each request is bounded
+        """Open on first use, bound the whole operation in time, translate Azure errors.
+
+        The bound covers every request, retry, back-off and token refresh of the operation;
+        when it expires the operation fails as unreachable (502), before the route's timeout.
+        """
+        limit = self._settings.operation_timeout
         with translate_azure_errors(self._settings.vault, operation, name):
             await self.open()
             assert self._connection is not None
-            async with asyncio.timeout(deadline):
-                yield self._connection.client
+            bound = asyncio.timeout(limit)
+            try:
+                async with bound:
+                    yield self._connection.client
+            except TimeoutError:
+                if not bound.expired():
+                    raise
+                raise TimeoutError(f"no answer within operation_timeout {limit:g} s") from None
 
     async def _refuse_existing(self, client: SecretClient, name: str) -> None:
         """KES's existence check: any current version means the key exists."""

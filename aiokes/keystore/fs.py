@@ -7,8 +7,15 @@ real name with ``link(2)``, which fails instead of replacing an existing file (`
 would silently overwrite a key created in the meantime, by us or by another process).
 
 Temporary files start with ``.``, a character no key name may contain, so ones left behind by
-a crash are never listed or read; they are harmless and deliberately not swept, because another
-worker process sharing the directory may be halfway through a create.
+a crash (``kill -9`` mid-create) are never listed or read. They are swept at start-up, but only
+when no other aiokes process is using the directory: every open keystore holds a shared
+``flock`` on the directory for as long as it is open, and the sweep needs the exclusive lock
+(see :func:`_sweep_stale_temp_files`). A temporary file then belongs to a dead process, since
+the kernel drops a process's locks when it dies, even by ``kill -9``.
+
+A directory that can be read but not written (a read-only mount, wrong ownership after a
+restore) still serves every existing key: start-up warns, ``status`` reports
+``read_only``, and creates and deletes fail with the operating system's reason.
 
 A delete leaves a tombstone (see :mod:`._tombstone`) in a directory *next to* the key
 directory, where KES never looks, and a create of that name is refused until the wait is over.
@@ -21,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
 import secrets
 import stat
@@ -36,6 +44,7 @@ from aiokes.keystore._tombstone import (
     marker_directory_for,
     reserved,
 )
+from aiokes.log import error_logger
 
 __all__ = ["MAX_RECORD_SIZE", "FSKeystore"]
 
@@ -46,6 +55,7 @@ _MAX_NAME_BYTES = 255
 # '.' covers '.', '..' and our temporary files; the separators and NUL cover path tricks.
 _FORBIDDEN_CHARACTERS = frozenset("/\\\x00.")
 _TEMP_PREFIX = ".aiokes-"
+_TEMP_SUFFIX = ".tmp"
 _DIRECTORY_MODE = 0o700
 _FILE_MODE = 0o600
 _SHOWN_NAME_LENGTH = 64
@@ -59,6 +69,7 @@ class FSKeystore:
         self._dir = Path(path)
         self._reuse_wait = reuse_wait
         self._markers = MarkerDirectory(marker_directory_for(self._dir))
+        self._lock_fd: int | None = None  # the directory, held with a shared flock while open
 
     @property
     def path(self) -> Path:
@@ -66,7 +77,9 @@ class FSKeystore:
         return self._dir
 
     async def open(self) -> None:
-        """Create the directory if missing (mode 0700) and check that it is usable."""
+        """Create the directory if missing (mode 0700), check that its keys can be read, and
+        sweep temporary files left by a crash. A directory that cannot be written is served
+        read-only, with a warning."""
         await asyncio.to_thread(self._open_sync)
 
     async def create(self, name: str, value: bytes) -> None:
@@ -105,13 +118,18 @@ class FSKeystore:
 
     async def status(self) -> KeystoreState:
         started = time.perf_counter()
-        problem = await asyncio.to_thread(_directory_problem, self._dir)
+        problem, write_problem = await asyncio.to_thread(_directory_problems, self._dir)
         if problem is not None:
             raise KeystoreUnreachable(f"fs keystore: {problem}")
-        return KeystoreState(latency=time.perf_counter() - started)
+        return KeystoreState(
+            latency=time.perf_counter() - started, read_only=write_problem is not None
+        )
 
     async def close(self) -> None:
-        """Nothing to release: no file stays open between operations."""
+        """Release the directory lock. Idempotent."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing drops the flock
 
     def _key_path(self, name: str) -> Path:
         reason = _invalid_name_reason(name)
@@ -126,11 +144,24 @@ class FSKeystore:
             pass  # something that is not a directory; reported precisely below
         except OSError as exc:
             raise _io_error("create directory", self._dir, exc) from exc
-        problem = _directory_problem(self._dir)
+        problem, write_problem = _directory_problems(self._dir)
         if problem is not None:
             raise KeystoreError(f"fs keystore: {problem}")
+        if write_problem is not None:
+            error_logger.warning(
+                "fs keystore: %s: serving the existing keys read-only; "
+                "creating and deleting keys fails until it is writable",
+                write_problem,
+            )
+        if self._lock_fd is None:
+            self._lock_fd = _lock_directory(self._dir, sweep=write_problem is None)
 
     def _create_sync(self, name: str, path: Path, value: bytes) -> None:
+        # "Exists" first, as KES's O_EXCL open answers it, even where no temporary file can be
+        # written (a read-only directory): MinIO creates its default key at every start and
+        # must get 400 "key already exists", not a 502. The link below still decides races.
+        if os.path.lexists(path):
+            raise KeyExists()
         tombstone = self._markers.read(name) if self._reuse_wait > 0 else None
         if tombstone is not None and tombstone.reserves(self._reuse_wait, datetime.now(UTC)):
             raise reserved(tombstone, self._reuse_wait)
@@ -148,7 +179,7 @@ class FSKeystore:
             self._markers.remove(name)
 
     def _write_temp_file(self, value: bytes) -> Path:
-        temp = self._dir / f"{_TEMP_PREFIX}{secrets.token_hex(8)}.tmp"
+        temp = self._dir / f"{_TEMP_PREFIX}{secrets.token_hex(8)}{_TEMP_SUFFIX}"
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         except OSError as exc:
@@ -227,17 +258,83 @@ def _read_record(path: Path) -> bytes:
     return record
 
 
-def _directory_problem(path: Path) -> str | None:
-    """Why ``path`` cannot serve as the key directory, or ``None`` if it can."""
+def _directory_problems(path: Path) -> tuple[str | None, str | None]:
+    """Why ``path`` cannot serve keys at all, and why it cannot store new ones (``None``: it can).
+
+    ``os.access`` asks the kernel, so it answers for this process's identity and also covers
+    an immutable directory and, with ``EROFS``, a read-only mount, even for root.
+    """
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
-        return f"cannot access directory {str(path)!r}: {_describe(exc)}"
+        return f"cannot access directory {str(path)!r}: {_describe(exc)}", None
     if not stat.S_ISDIR(mode):
-        return f"{str(path)!r} is not a directory"
-    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
-        return f"directory {str(path)!r} is not readable and writable by this process"
-    return None
+        return f"{str(path)!r} is not a directory", None
+    if not os.access(path, os.R_OK | os.X_OK):
+        return f"directory {str(path)!r} is not readable by this process", None
+    if os.statvfs(path).f_flag & os.ST_RDONLY:
+        return None, f"directory {str(path)!r} is on a read-only filesystem"
+    if not os.access(path, os.W_OK):
+        return None, f"directory {str(path)!r} is not writable by this process"
+    return None, None
+
+
+def _lock_directory(path: Path, *, sweep: bool) -> int:
+    """Open the directory and hold a shared flock on it, meaning "an aiokes process uses it";
+    first, if ``sweep``, remove the temporary files of dead creates (see below)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _io_error("open directory", path, exc) from exc
+    try:
+        if sweep:
+            _sweep_stale_temp_files(path, fd)
+        fcntl.flock(fd, fcntl.LOCK_SH)  # also turns the sweep's exclusive lock into this one
+    except OSError as exc:
+        os.close(fd)
+        raise _io_error("lock directory", path, exc) from exc
+    return fd
+
+
+def _sweep_stale_temp_files(path: Path, lock_fd: int) -> None:
+    """Remove the temporary files of creates that died, if no other process can be creating.
+
+    A create's temporary file lives from its ``open`` to its ``link`` (or failure), which can
+    take arbitrarily long on a stalled disk, so no age makes a file safely stale. Instead every
+    aiokes process keeps a shared flock on the directory while its keystore is open. If this
+    process gets an exclusive lock, no other aiokes process (another worker, another instance
+    on the same directory, the still open keystore of the state before a reload) holds the
+    directory, so no create is in flight and every temporary file is a dead one's: the kernel
+    releases the locks of a process that dies, even by ``kill -9``. If another process holds
+    the directory, the sweep is skipped; the next start without company does it.
+
+    Known limits: aiokes releases before this sweep existed hold no lock, so a temporary file
+    of theirs could be removed mid-create; that create then fails (``link`` finds no file) and
+    answers 502, and no key is lost. On NFS, flock is emulated with POSIX locks, which do not
+    conflict within one process, so a reload there may sweep; the result is the same.
+    """
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another aiokes process uses the directory
+    try:
+        with os.scandir(path) as entries:
+            stale = [
+                entry.name
+                for entry in entries
+                if entry.name.startswith(_TEMP_PREFIX) and entry.name.endswith(_TEMP_SUFFIX)
+            ]
+    except OSError as exc:  # harmless: temporary files are never read
+        error_logger.warning("fs keystore: cannot sweep temporary files: %s", _describe(exc))
+        return
+    for name in stale:
+        _remove_quietly(path / name)
+    if stale:
+        error_logger.info(
+            "fs keystore: removed %d temporary file(s) of interrupted creates in %r",
+            len(stale),
+            str(path),
+        )
 
 
 def _invalid_name_reason(name: str) -> str | None:

@@ -63,7 +63,7 @@ def test_bare_identity_command_computes_like_identity_of() -> None:
     assert invoke(["identity", PLAY_API_KEY]).stdout == PLAY_IDENTITY + "\n"
 
 
-def test_identity_of_a_private_key_file_gives_its_api_key_too() -> None:
+def _write_kms_go_key_file() -> None:
     seed_key = APIKey.parse(KMS_GO_API_KEY).private_key()
     Path("client.key").write_bytes(
         seed_key.private_bytes(
@@ -72,8 +72,32 @@ def test_identity_of_a_private_key_file_gives_its_api_key_too() -> None:
             serialization.NoEncryption(),
         )
     )
+
+
+def test_identity_of_a_private_key_file_prints_only_the_identity() -> None:
+    """As ``kes identity of``: an identity, never the API key that is the same secret."""
+    _write_kms_go_key_file()
     result = invoke(["identity", "of", "--json", "client.key"])
+    assert json.loads(result.stdout) == {"identity": KMS_GO_IDENTITY}
+    assert invoke(["identity", "of", "client.key"]).stdout == KMS_GO_IDENTITY + "\n"
+
+
+def test_bare_identity_of_a_private_key_file_prints_its_api_key_as_kes_does() -> None:
+    _write_kms_go_key_file()
+    assert invoke(["identity", "client.key"]).stdout == KMS_GO_API_KEY + "\n"
+    result = invoke(["identity", "--json", "client.key"])
     assert json.loads(result.stdout) == {"identity": KMS_GO_IDENTITY, "api_key": KMS_GO_API_KEY}
+
+
+def test_bare_identity_of_a_private_key_file_warns_on_a_terminal(terminal: None) -> None:
+    _write_kms_go_key_file()
+    lines = invoke(["identity", "client.key"]).stdout.splitlines()
+    assert lines[0] == "Your API key:"
+    assert lines[2].strip() == KMS_GO_API_KEY
+    assert lines[4:] == [
+        "It corresponds to the private key in: client.key.",
+        "Keep it secret and secure!",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -106,8 +130,31 @@ def test_identity_new_writes_private_key_and_public_crt_like_the_tutorial() -> N
         "  Certificate:  public.crt",
         f"  Identity:     {identity}",
     ]
-    assert APIKey.parse(lines[4].removeprefix("  API key:      ")).identity == identity
+    assert lines[5] == (
+        "  private.key is secret (mode 0600): keep it where it is used and never share or paste it."
+    )
     assert stat.S_IMODE(Path("private.key").stat().st_mode) == 0o600
+    _assert_private_key_not_shown(result.output, "private.key")
+
+
+def _assert_private_key_not_shown(output: str, key_file: str) -> None:
+    """Neither the key nor its API-key form (the same secret) is printed."""
+    key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
+    api_key = str(APIKey.from_private_key(key))  # type: ignore[arg-type]
+    assert api_key not in output
+    assert "kes:v1:" not in output
+    assert "API key" not in output
+    assert "PRIVATE KEY" not in output
+
+
+def test_identity_new_with_key_and_cert_shows_no_api_key(terminal: None) -> None:
+    """deploy/README.md step 3: the server's TLS key must not be printed as an API key."""
+    files = ["--key", "server.key", "--cert", "server.crt"]
+    sans = ["--ip", "10.0.0.5", "--dns", "kms.example.net"]
+    result = invoke(["identity", "new", *files, *sans, "kms.example.net"])
+    assert result.exit_code == 0, result.output
+    _assert_private_key_not_shown(result.output, "server.key")
+    assert "server.key is secret" in result.stdout
 
 
 def test_identity_new_then_identity_of_prints_the_same_identity() -> None:
@@ -116,7 +163,8 @@ def test_identity_new_then_identity_of_prints_the_same_identity() -> None:
     assert created["private_key"] == "client.key"
     assert invoke(["identity", "of", "client.crt"]).stdout == created["identity"] + "\n"
     assert invoke(["identity", "of", "client.key"]).stdout == created["identity"] + "\n"
-    assert APIKey.parse(created["api_key"]).identity == created["identity"]
+    assert "api_key" not in created
+    _assert_private_key_not_shown(json.dumps(created), "client.key")
 
 
 def test_identity_new_certificate_carries_sans_usages_and_subject() -> None:

@@ -6,6 +6,7 @@ import json
 
 from tests.cli.conftest import ainvoke
 from tests.conftest import RunningServer
+from tests.read_only import read_only_directory
 
 
 async def test_status_shows_the_server_and_its_state(
@@ -48,3 +49,12 @@ async def test_status_api_lists_routes_with_timeouts(admin_env: dict[str, str]) 
     assert {"method": "PUT", "path": "/v1/key/create/"}.items() <= next(
         r for r in routes if r["path"] == "/v1/key/create/"
     ).items()
+
+
+async def test_status_says_when_the_keystore_is_read_only(
+    server: RunningServer, admin_env: dict[str, str]
+) -> None:
+    with read_only_directory(server.keystore_dir):
+        lines = (await ainvoke(["status"], admin_env)).stdout.splitlines()
+    assert any(line.startswith("  Keystore reachable, read-only, latency") for line in lines)
+    assert not any("keystore_read_only" in line for line in lines)

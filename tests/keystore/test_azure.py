@@ -1,7 +1,8 @@
 """The Azure Key Vault keystore against a vault: the contract suite and KES's data rules.
 
-The contract suite runs against the fake vault (always) and against lowkey-vault, an
-independent Key Vault emulator (``-m azure_emulator``; see ``tests/azure_emulator.py``).
+The contract suite runs against the fake vault (always) and against an independent Key Vault
+emulator (``-m azure_emulator``): any emulator named by ``AIOKES_TEST_EMULATOR_*`` with a real
+client credential, or lowkey-vault (see ``tests/azure_emulator.py``, ``docs/azure.md`` §7).
 The Azure-specific checks run against both: they write to the vault with the Azure SDK
 directly, as KES or an operator would, and check what aiokes reads, and the other way round.
 """
@@ -25,7 +26,6 @@ from tests.azure_emulator import (
     AZURE_SKIPS,
     LowkeyUnavailable,
     RunningLowkey,
-    StaticTokenCredential,
     VaultTarget,
     lowkey_from_environment,
     start_lowkey,
@@ -61,15 +61,22 @@ KES_RECORDS = {
 
 @pytest.fixture(scope="session")
 def lowkey() -> Iterator[RunningLowkey]:
-    """lowkey-vault from the environment, else started here, else the test is skipped."""
-    running = lowkey_from_environment()
+    """The emulator the environment names, else lowkey-vault started here, else a skip that
+    says why."""
+    try:
+        running = lowkey_from_environment()
+    except LowkeyUnavailable as exc:
+        pytest.skip(f"Key Vault emulator not usable: {exc}")
     if running is not None:
         yield running
         return
     try:
         running = start_lowkey()
     except LowkeyUnavailable as exc:
-        pytest.skip(f"lowkey-vault emulator not available: {exc}")
+        pytest.skip(
+            f"lowkey-vault emulator not available: {exc} (or name another emulator and its "
+            "credential with AIOKES_TEST_EMULATOR_*, docs/azure.md §7)"
+        )
     try:
         yield running
     finally:
@@ -98,7 +105,7 @@ class TestAzureKeystoreOnLowkey(KeystoreContract):
     @pytest.fixture
     async def keystore(self, lowkey: RunningLowkey) -> AsyncIterator[Keystore]:
         store = AzureKeyVaultKeystore(
-            lowkey.url, credential=StaticTokenCredential(), ca_file=lowkey.ca_file
+            lowkey.url, ca_file=lowkey.ca_file, **lowkey.keystore_options()
         )
         yield store
         await store.close()
@@ -107,7 +114,18 @@ class TestAzureKeystoreOnLowkey(KeystoreContract):
 @pytest.fixture(params=["fake", pytest.param("lowkey", marks=pytest.mark.azure_emulator)])
 async def target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VaultTarget]:
     if request.param == "lowkey":
-        yield _lowkey_target(request.getfixturevalue("lowkey"))
+        emulator: RunningLowkey = request.getfixturevalue("lowkey")
+        credential = emulator.sdk_credential()
+        try:
+            yield VaultTarget(
+                emulator.url,
+                emulator.ca_file,
+                emulator.keystore_options(),
+                credential,
+                wait_for_next_second,
+            )
+        finally:
+            await credential.close()
         return
     async with FakeVault.running(tmp_path, clock=ticking_clock()) as vault:
         credential = ClientSecretCredential(
@@ -228,14 +246,3 @@ async def test_delete_purges_so_nothing_is_left_to_recover(
 
 async def _no_wait() -> None:
     return None  # the fake's clock ticks on every write
-
-
-def _lowkey_target(lowkey: RunningLowkey) -> VaultTarget:
-    credential = StaticTokenCredential()
-    return VaultTarget(
-        lowkey.url,
-        lowkey.ca_file,
-        {"credential": credential},
-        credential,
-        wait_for_next_second,
-    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import io
 import os
 import stat
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 from aiokes.errors import KeyExists, KeyNotFound, KeystoreError, KeystoreUnreachable
 from aiokes.keystore import Keystore, load_backend
 from aiokes.keystore.fs import MAX_RECORD_SIZE, FSKeystore
+from tests.read_only import read_only_directory
 
 from .contract import REALISTIC_RECORD, KeystoreContract
 
@@ -279,11 +282,158 @@ async def test_open_fails_when_a_parent_is_a_file(tmp_path: Path) -> None:
         await FSKeystore(tmp_path / "file" / "keys").open()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any directory")
-async def test_open_rejects_a_read_only_directory(key_dir: Path) -> None:
-    os.mkdir(key_dir, mode=0o500)
-    with pytest.raises(KeystoreError, match="not readable and writable"):
+async def test_read_only_directory_serves_its_keys_and_refuses_writes(
+    key_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A disk problem must not become an outage of every read (issue 12 item 4)."""
+    key_dir.mkdir(mode=0o700)
+    (key_dir / "kes-key").write_bytes(KES_JSON_RECORD)
+    store = FSKeystore(key_dir)
+    with read_only_directory(key_dir):
+        await store.open()
+        try:
+            assert "serving the existing keys read-only" in caplog.text
+            assert str(key_dir) in caplog.text
+            assert await store.get("kes-key") == KES_JSON_RECORD
+            assert (await store.list("")).names == ["kes-key"]
+            assert (await store.status()).read_only is True
+            with pytest.raises(KeystoreError, match="cannot create temporary file"):
+                await store.create("new-key", b"record")
+            with pytest.raises(KeystoreError, match="cannot delete key file"):
+                await store.delete("kes-key")
+            assert os.listdir(key_dir) == ["kes-key"]
+        finally:
+            await store.close()
+    assert (await FSKeystore(key_dir).status()).read_only is False
+
+
+async def test_writable_directory_is_not_read_only(fs_keystore: FSKeystore) -> None:
+    assert (await fs_keystore.status()).read_only is False
+
+
+async def test_unreadable_directory_is_refused(
+    key_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_dir.mkdir()
+    real_access = os.access
+    # Root reads any directory, so the kernel's answer is replaced at the OS boundary.
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: False if mode & os.R_OK else real_access(path, mode)
+    )
+    with pytest.raises(KeystoreError, match="not readable by this process"):
         await FSKeystore(key_dir).open()
+    with pytest.raises(KeystoreUnreachable, match="not readable by this process"):
+        await FSKeystore(key_dir).status()
+
+
+# --- temporary files left by interrupted creates --------------------------------------------
+
+_HOLD_DIRECTORY = """
+import asyncio, sys
+from aiokes.keystore.fs import FSKeystore
+
+async def main():
+    store = FSKeystore(sys.argv[1])
+    await store.open()
+    print("open", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+def _leave_stale_temp_files(key_dir: Path) -> list[Path]:
+    stale = [key_dir / ".aiokes-0123456789abcdef.tmp", key_dir / ".aiokes-fedcba9876543210.tmp"]
+    stale[0].write_bytes(REALISTIC_RECORD[:10])
+    stale[1].write_bytes(b"")
+    return stale
+
+
+async def test_open_sweeps_temporary_files_of_dead_creates(key_dir: Path) -> None:
+    store = FSKeystore(key_dir)
+    await store.open()
+    await store.create("kept", REALISTIC_RECORD)
+    await store.close()
+    _leave_stale_temp_files(key_dir)
+    (key_dir / ".not-ours").write_bytes(b"someone else's")
+    store = FSKeystore(key_dir)
+    await store.open()
+    await store.close()
+    assert sorted(os.listdir(key_dir)) == [".not-ours", "kept"]
+
+
+async def test_open_keeps_temporary_files_while_another_process_uses_the_directory(
+    key_dir: Path,
+) -> None:
+    """Another worker or instance may be halfway through a create right now."""
+    key_dir.mkdir()
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _HOLD_DIRECTORY, str(key_dir),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert holder.stdin is not None
+    assert holder.stdout is not None
+    try:
+        assert await asyncio.wait_for(holder.stdout.readline(), 60) == b"open\n"
+        stale = _leave_stale_temp_files(key_dir)
+        store = FSKeystore(key_dir)
+        await store.open()
+        await store.close()
+        assert all(path.exists() for path in stale)
+    finally:
+        holder.stdin.write(b"done\n")
+        await holder.stdin.drain()
+        assert await asyncio.wait_for(holder.wait(), 60) == 0
+    # The holder has gone: the next start sweeps.
+    store = FSKeystore(key_dir)
+    await store.open()
+    await store.close()
+    assert os.listdir(key_dir) == []
+
+
+async def test_a_second_open_keystore_in_this_process_also_prevents_the_sweep(
+    fs_keystore: FSKeystore, key_dir: Path
+) -> None:
+    """The keystore of the state before a reload stays open while the new one opens."""
+    stale = _leave_stale_temp_files(key_dir)
+    second = FSKeystore(key_dir)
+    await second.open()
+    await second.close()
+    assert all(path.exists() for path in stale)
+
+
+async def test_creates_keep_working_after_a_sweep(key_dir: Path) -> None:
+    key_dir.mkdir()
+    _leave_stale_temp_files(key_dir)
+    store = FSKeystore(key_dir)
+    await store.open()
+    try:
+        await store.create("after", REALISTIC_RECORD)
+        assert os.listdir(key_dir) == ["after"]
+    finally:
+        await store.close()
+
+
+async def test_disk_full_fails_the_create_and_leaves_no_file(
+    fs_keystore: FSKeystore, key_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC injected at the OS boundary; tests/test_keystore_faults.py fills a real one."""
+    real_fdopen = os.fdopen
+
+    def no_room(data: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def full_fdopen(fd: int, mode: str) -> io.BufferedWriter:
+        file: io.BufferedWriter = real_fdopen(fd, mode)
+        monkeypatch.setattr(file, "write", no_room)
+        return file
+
+    monkeypatch.setattr(os, "fdopen", full_fdopen)
+    with pytest.raises(KeystoreError, match="ENOSPC") as caught:
+        await fs_keystore.create("no-room", b"record")
+    assert "write temporary file" in str(caught.value)
+    assert os.listdir(key_dir) == []
 
 
 async def test_status_is_unreachable_when_path_is_a_file(tmp_path: Path) -> None:
