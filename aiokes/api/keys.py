@@ -49,6 +49,12 @@ __all__ = [
 MAX_BULK_CIPHERTEXTS = 1000
 _BULK_INLINE_ITEMS = 64  # ~100 µs of crypto: beyond that, keep the event loop free
 T = TypeVar("T")
+# The one legacy import body aiokes accepts is ``{"bytes": …}`` and nothing else: what
+# kes-go v0.1.0 (MinIO RELEASE.2023-03 … 2023-08, ``mc admin kms key import``) and the kes
+# client package v0.14 … v0.22.3 (MinIO 2021 … 2023-02) sent. It has no field for the
+# algorithm, so none was guessed: the servers of that era made an AES256 key on AES hardware,
+# and AES256 is what every later client (kes-go v0.2, kms-go, MinIO) asks for by default.
+_LEGACY_IMPORT_CIPHER = "AES256"
 
 
 async def create(call: Call) -> web.StreamResponse:
@@ -62,9 +68,10 @@ async def import_key(call: Call) -> web.StreamResponse:
     name = key_name(call.resource)
     invalid = BadRequest("invalid import key request body")
     body = decode_object(call.body, invalid)
-    # "key"/"cipher" since 2023; kes-go v0.1 and the stale docs sent "bytes"/"algorithm".
-    key = field_bytes(body, "key", invalid) or field_bytes(body, "bytes", invalid)
-    cipher_name = field_str(body, "cipher", invalid) or field_str(body, "algorithm", invalid)
+    if body.keys() == {"bytes"}:
+        key, cipher_name = field_bytes(body, "bytes", invalid), _LEGACY_IMPORT_CIPHER
+    else:  # KES HEAD's only form: anything missing is refused, never guessed
+        key, cipher_name = field_bytes(body, "key", invalid), field_str(body, "cipher", invalid)
     cipher = _import_cipher(cipher_name)
     if len(key) != 32:
         raise APIError(f"invalid key size for '{cipher_name}'", status=406)
@@ -207,8 +214,6 @@ def _keystore_failure(message: str, name: str, exc: KeystoreError) -> APIError:
 
 
 def _import_cipher(name: str) -> Cipher:
-    if name == "":  # kes-go v0.1 sent no algorithm; KES then chose AES where available
-        return Cipher.AES256
     try:
         return parse_cipher(name)
     except ValueError:

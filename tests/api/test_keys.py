@@ -342,3 +342,24 @@ async def test_hmac_is_deterministic_and_differs_per_key(server: RunningServer) 
     assert len(first) == 32
     assert first == again
     assert first != elsewhere
+
+
+async def test_import_takes_the_body_kes_go_v0_1_sent(server: RunningServer) -> None:
+    """kes-go v0.1.0 (MinIO RELEASE.2023-03 … 2023-08, ``mc admin kms key import``) and the kes
+    client package up to v0.22.3 sent ``{"bytes": …}`` and nothing else (enclave.go:148 of
+    kes-go v0.1.0): the one legacy form aiokes keeps. It imports an AES256 key."""
+    name = fresh_name()
+    body = json.dumps({"bytes": base64.b64encode(KNOWN_KEY).decode()}).encode()
+    reply = await send(server, "POST", f"/v1/key/import/{name}", body)
+    assert (reply.status, reply.body) == (200, b""), reply
+    version = parse_key_version((server.keystore_dir / name).read_bytes())
+    assert version.key == SecretKey(Cipher.AES256, KNOWN_KEY)
+    assert version.created_by == server.admin.identity
+
+
+async def test_import_of_the_legacy_form_checks_the_key_size(server: RunningServer) -> None:
+    name = fresh_name()
+    body = json.dumps({"bytes": base64.b64encode(b"\x01" * 16).decode()}).encode()
+    reply = await send(server, "POST", f"/v1/key/import/{name}", body)
+    assert reply.is_error(406, "invalid key size for 'AES256'"), reply
+    assert not (server.keystore_dir / name).exists()
