@@ -21,6 +21,7 @@ from aiokes.api.wire import (
     field_bytes,
     field_str,
     json_response,
+    ndjson_response,
 )
 from aiokes.crypto import (
     Cipher,
@@ -55,6 +56,13 @@ T = TypeVar("T")
 # algorithm, so none was guessed: the servers of that era made an AES256 key on AES hardware,
 # and AES256 is what every later client (kes-go v0.2, kms-go, MinIO) asks for by default.
 _LEGACY_IMPORT_CIPHER = "AES256"
+# A listing pattern ending in "*" is answered as KES up to 2023 did: ndjson, one {"name"} per
+# line, every match (spec §3.3). kes-go v0.1.0 (MinIO RELEASE.2023-03 … 2023-08) sends such a
+# glob for every listing ("*" for an empty one) and decodes nothing else; kes-go v0.2 and kms-go
+# read it too (they switch on the ndjson content type), and kms-go's callers send "" rather
+# than "*" (MinIO turns mc's "*" into ""), so what current clients receive is unchanged.
+# docs/compatibility.md has the evidence.
+_EVERY_NAME = 1 << 62
 
 
 async def create(call: Call) -> web.StreamResponse:
@@ -94,12 +102,16 @@ async def describe(call: Call) -> web.StreamResponse:
 
 
 async def list_keys(call: Call) -> web.StreamResponse:
-    prefix = list_prefix(call.resource)
+    pattern = call.resource
+    prefix = list_prefix(pattern)
+    legacy = pattern.endswith("*")
     try:
         async with call.deadline():
-            page = await call.state.keys.list(prefix)
+            page = await call.state.keys.list(prefix, _EVERY_NAME if legacy else -1)
     except KeystoreError as exc:
         raise _keystore_failure("failed to list keys", prefix, exc) from exc
+    if legacy:
+        return ndjson_response({"name": name} for name in page.names)
     reply: dict[str, Any] = {"names": page.names}
     if page.continue_at:
         reply["continue_at"] = page.continue_at
