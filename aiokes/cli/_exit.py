@@ -46,7 +46,7 @@ class KesGroup(click.Group):
 
     context_class = KesContext
 
-    def main(  # type: ignore[override]  # always exits, as click's standalone mode does
+    def main(  # always exits, as click's standalone mode does
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
