@@ -14,12 +14,15 @@ import aiohttp
 import pytest
 import trustme
 
+from aiokes.api import default_routes
+from aiokes.api.routes import Route
 from aiokes.client import Client
 from aiokes.config import AzureKeyVaultConfig, ServerConfig, load_config
 from aiokes.errors import NotAllowed
 from aiokes.policy import Policy, match
 from aiokes.server import Server
-from tests.conftest import make_identity
+from tests.api.helpers import send
+from tests.conftest import StartServer, make_identity
 
 DEPLOY = Path(__file__).parent.parent / "deploy"
 EXAMPLES = [DEPLOY / "config.fs.yml", DEPLOY / "config.azure.yml"]
@@ -275,3 +278,57 @@ def test_any_client_certificate_mode_works_without_write_execute_memory(
     if result.returncode == 77:
         pytest.skip("this kernel cannot deny write+execute memory per process (PR_SET_MDWE)")
     assert result.returncode == 0, result.stderr
+
+
+# --- the MinIO policy through every path alias aiokes serves (issue 11) ---------------------------
+
+
+def _deploy_policies() -> str:
+    """The ``policy:`` section of the fs example: MinIO as the test's ``app``, the operator as
+    its ``stranger``."""
+    text = EXAMPLES[0].read_text()
+    section = text[text.index("\npolicy:") + 1 : text.index("\napi:") + 1]
+    return section.replace("${MINIO_IDENTITY}", "{app}").replace(
+        "${OPERATOR_IDENTITY}", "{stranger}"
+    )
+
+
+def _slashless_aliases() -> list[Route]:
+    """Every subtree route: Go's mux redirects its root asked without the slash to the root
+    with it, and aiokes serves that spelling directly."""
+    return [route for route in default_routes().routes if route.subtree]
+
+
+@pytest.mark.parametrize("route", _slashless_aliases(), ids=lambda route: route.path)
+async def test_slashless_alias_is_authorized_as_the_kes_path(
+    start_server: StartServer, route: Route
+) -> None:
+    """kms-go asks ``GET /v1/key/list`` for an empty prefix; KES's policy sees
+    ``/v1/key/list/`` after the mux's redirect, so ``/v1/key/list/*`` allows it. Every alias
+    must get exactly the answer of the path KES would check, for every identity."""
+    server = await start_server(policy=_deploy_policies())
+    method = "POST" if route.method == "PUT" else route.method  # kms-go's methods
+    body = b"{}" if route.max_body else None
+    for who in (server.app, server.stranger):  # MinIO, the operator
+        canonical = await send(server, method, route.path, body, who=who)
+        alias = await send(server, method, route.path.removesuffix("/"), body, who=who)
+        assert (alias.status, alias.body) == (canonical.status, canonical.body), who
+
+
+async def test_minio_lists_keys_as_kms_go_asks(start_server: StartServer) -> None:
+    """``mc admin kms key list`` through current MinIO: kms-go sends the root, no slash."""
+    server = await start_server(policy=_deploy_policies())
+    await server.client().create_key("minio-default-key")
+    reply = await send(server, "GET", "/v1/key/list", who=server.app)
+    assert reply.status == 200, reply
+    assert reply.json() == {"names": ["minio-default-key"]}
+
+
+async def test_a_rule_for_the_slashless_spelling_does_not_allow_the_alias(
+    start_server: StartServer,
+) -> None:
+    """KES never checks ``/v1/key/list`` against a policy, so a rule naming it allows nothing."""
+    policy = "policy:\n  odd:\n    allow:\n    - /v1/key/list\n    identities:\n    - {app}\n"
+    server = await start_server(policy=policy)
+    reply = await send(server, "GET", "/v1/key/list", who=server.app)
+    assert reply.status == 403, reply

@@ -4,6 +4,7 @@ TLS resumption across workers, restart of a dead worker, SIGHUP reload and SIGTE
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 import signal
@@ -187,3 +188,19 @@ def _config(directory: Path, admin: str, app: str, allowed: str) -> str:
           audit: off
         """
     )
+
+
+async def test_legacy_import_and_glob_listing_agree_on_every_worker(
+    two_workers: ServerProcess,
+) -> None:
+    """kes-go v0.1.0's import body and its glob listing (issue 11), each request on a fresh
+    connection, so that both workers answer: a key one worker imported is listed by all."""
+    body = b'{"bytes":"' + base64.b64encode(bytes(range(32))) + b'"}'
+    async with two_workers.client(two_workers.admin) as admin:
+        status, _, _ = await admin.request("POST", "/v1/key/import/legacy-1", body)
+    assert status == 200
+    for _ in range(6):
+        async with two_workers.client(two_workers.admin) as admin:
+            status, headers, listed = await admin.request("GET", "/v1/key/list/legacy%2A")
+        assert (status, headers["Content-Type"]) == (200, "application/x-ndjson")
+        assert listed == b'{"name":"legacy-1"}\n'

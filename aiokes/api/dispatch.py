@@ -58,7 +58,7 @@ class Dispatcher:
         activity = state.activity
         activity.enter()
         try:
-            _admit(request.method, route, state, peer, path)
+            _admit(request.method, route, state, peer, route.canonical_path(resource))
         except APIError as exc:
             response: web.StreamResponse = error_response(exc)
         else:

@@ -21,6 +21,7 @@ from aiokes.api.wire import (
     field_bytes,
     field_str,
     json_response,
+    ndjson_response,
 )
 from aiokes.crypto import (
     Cipher,
@@ -49,6 +50,19 @@ __all__ = [
 MAX_BULK_CIPHERTEXTS = 1000
 _BULK_INLINE_ITEMS = 64  # ~100 µs of crypto: beyond that, keep the event loop free
 T = TypeVar("T")
+# The one legacy import body aiokes accepts is ``{"bytes": …}`` and nothing else: what
+# kes-go v0.1.0 (MinIO RELEASE.2023-03 … 2023-08, ``mc admin kms key import``) and the kes
+# client package v0.14 … v0.22.3 (MinIO 2021 … 2023-02) sent. It has no field for the
+# algorithm, so none was guessed: the servers of that era made an AES256 key on AES hardware,
+# and AES256 is what every later client (kes-go v0.2, kms-go, MinIO) asks for by default.
+_LEGACY_IMPORT_CIPHER = "AES256"
+# A listing pattern ending in "*" is answered as KES up to 2023 did: ndjson, one {"name"} per
+# line, every match (spec §3.3). kes-go v0.1.0 (MinIO RELEASE.2023-03 … 2023-08) sends such a
+# glob for every listing ("*" for an empty one) and decodes nothing else; kes-go v0.2 and kms-go
+# read it too (they switch on the ndjson content type), and kms-go's callers send "" rather
+# than "*" (MinIO turns mc's "*" into ""), so what current clients receive is unchanged.
+# docs/compatibility.md has the evidence.
+_EVERY_NAME = 1 << 62
 
 
 async def create(call: Call) -> web.StreamResponse:
@@ -62,9 +76,10 @@ async def import_key(call: Call) -> web.StreamResponse:
     name = key_name(call.resource)
     invalid = BadRequest("invalid import key request body")
     body = decode_object(call.body, invalid)
-    # "key"/"cipher" since 2023; kes-go v0.1 and the stale docs sent "bytes"/"algorithm".
-    key = field_bytes(body, "key", invalid) or field_bytes(body, "bytes", invalid)
-    cipher_name = field_str(body, "cipher", invalid) or field_str(body, "algorithm", invalid)
+    if body.keys() == {"bytes"}:
+        key, cipher_name = field_bytes(body, "bytes", invalid), _LEGACY_IMPORT_CIPHER
+    else:  # KES HEAD's only form: anything missing is refused, never guessed
+        key, cipher_name = field_bytes(body, "key", invalid), field_str(body, "cipher", invalid)
     cipher = _import_cipher(cipher_name)
     if len(key) != 32:
         raise APIError(f"invalid key size for '{cipher_name}'", status=406)
@@ -87,12 +102,16 @@ async def describe(call: Call) -> web.StreamResponse:
 
 
 async def list_keys(call: Call) -> web.StreamResponse:
-    prefix = list_prefix(call.resource)
+    pattern = call.resource
+    prefix = list_prefix(pattern)
+    legacy = pattern.endswith("*")
     try:
         async with call.deadline():
-            page = await call.state.keys.list(prefix)
+            page = await call.state.keys.list(prefix, _EVERY_NAME if legacy else -1)
     except KeystoreError as exc:
         raise _keystore_failure("failed to list keys", prefix, exc) from exc
+    if legacy:
+        return ndjson_response({"name": name} for name in page.names)
     reply: dict[str, Any] = {"names": page.names}
     if page.continue_at:
         reply["continue_at"] = page.continue_at
@@ -207,8 +226,6 @@ def _keystore_failure(message: str, name: str, exc: KeystoreError) -> APIError:
 
 
 def _import_cipher(name: str) -> Cipher:
-    if name == "":  # kes-go v0.1 sent no algorithm; KES then chose AES where available
-        return Cipher.AES256
     try:
         return parse_cipher(name)
     except ValueError:

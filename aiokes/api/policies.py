@@ -68,8 +68,9 @@ async def list_identities(call: Call) -> web.StreamResponse:
 
 
 async def describe_self(call: Call) -> web.StreamResponse:
-    """The caller's own identity in the flat layout every client expects (HEAD nests the
-    policy and looks up the wrong identity; spec §2.15)."""
+    """The caller's own identity in the flat layout of kes-go v0.2 and kms-go (HEAD nests the
+    policy and looks up the wrong identity; spec §2.15). Clients before kes-go v0.2 expect a
+    nested one that cannot share a body with this; docs/compatibility.md says why flat wins."""
     reply: dict[str, Any] = {"identity": call.identity}
     reply.update(_describe(call, call.identity))
     reply.setdefault("admin", False)

@@ -40,6 +40,16 @@ class Route:
     def subtree(self) -> bool:
         return self.path.endswith("/")
 
+    def canonical_path(self, resource: str) -> str:
+        """The path as KES's mux hands it to the policy check, whatever alias was asked for.
+
+        Go's ServeMux redirects a subtree root asked without its slash (``/v1/key/list``,
+        which kms-go sends for an empty prefix) to the root with it, so KES's policies only
+        ever see ``/v1/key/list/``; aiokes serves the alias directly and must check the same
+        path, or ``/v1/key/list/*`` would not allow it (issue 11).
+        """
+        return self.path + resource if self.subtree else self.path
+
     def accepts(self, method: str) -> bool:
         # Every KES client before 2024 sends POST to the PUT routes; HEAD accepts both.
         return method == self.method or (self.method == "PUT" and method == "POST")

@@ -7,6 +7,7 @@ import binascii
 import datetime
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,7 @@ __all__ = [
     "field_str",
     "format_time",
     "json_response",
+    "ndjson_response",
 ]
 
 JSONObject = dict[str, object]
@@ -55,6 +57,15 @@ def json_response(value: Any, status: int = 200) -> web.Response:
     """Compact JSON followed by one newline, as ``json.Encoder.Encode`` writes it."""
     body = (go_json(value) + "\n").encode()
     return web.Response(body=body, status=status, headers=_JSON_HEADERS.copy())
+
+
+_NDJSON_HEADERS = CIMultiDict({"Content-Type": "application/x-ndjson"})
+
+
+def ndjson_response(values: Iterable[Any]) -> web.Response:
+    """One compact JSON value per line, as the LEGACY listings streamed them (spec §3.3)."""
+    body = "".join(go_json(value) + "\n" for value in values).encode()
+    return web.Response(body=body, headers=_NDJSON_HEADERS.copy())
 
 
 def base64_response(*fields: tuple[str, bytes]) -> web.Response:

@@ -1,7 +1,8 @@
 """The ``aiokes`` command: a drop-in for the ``kes`` binary (spec §9).
 
-Usage errors exit with 2, every other failure with 1 after one ``Error: …`` line on stderr.
-This package is the only place that ends the process (click's standalone mode does it).
+Exit codes are kes's (:mod:`aiokes.cli._exit`): 0 done, 1 any failure (a usage error
+included, after one ``Error: …`` line on stderr), 2 help. This package is the only place
+that ends the process.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import click
 
 from aiokes.__about__ import __version__
+from aiokes.cli._exit import KesGroup, use_kes_exit_codes
 from aiokes.cli.bench import bench
 from aiokes.cli.identity import identity
 from aiokes.cli.key import key
@@ -24,7 +26,7 @@ from aiokes.cli.tombstone import tombstone
 __all__ = ["main"]
 
 
-@click.group("aiokes", context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("aiokes", cls=KesGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-v", "--version", prog_name="aiokes")
 def main() -> None:
     """aiokes: a KES-compatible key encryption service.
@@ -42,3 +44,4 @@ main.add_command(metric)
 main.add_command(bench)
 main.add_command(migrate)
 main.add_command(tombstone)
+use_kes_exit_codes(main)

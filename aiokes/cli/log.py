@@ -4,7 +4,7 @@ One line per event, as it happens: for the audit log the time (UTC, as the serve
 status, the caller's identity (shortened), its IP, the request and how long it took; for the
 error log the message. ``--json`` prints the events as the server streams them (ndjson).
 Unlike KES HEAD's streams (spec §10.3), aiokes's deliver an audit event for every request.
-Ctrl-C ends the command normally.
+Ctrl-C ends the command with exit code 1, as it ends ``kes log``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from aiokes.cli._common import (
     json_option,
     run_with_client,
 )
+from aiokes.cli._exit import FAILURE_EXIT
 from aiokes.client import Client
 
 __all__ = ["log"]
@@ -62,8 +63,10 @@ def log(audit: bool, error: bool, as_json: bool, count: int | None, insecure: bo
                 if count is not None and shown >= count:
                     return
 
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the user is done watching
+    try:
         run_with_client(ClientOptions(insecure=insecure), follow)
+    except KeyboardInterrupt:  # Ctrl-C: kes log exits 1, silently (context.Canceled)
+        raise click.exceptions.Exit(FAILURE_EXIT) from None
 
 
 def _print_event(kind: str, event: dict[str, Any], as_json: bool) -> None:

@@ -269,3 +269,38 @@ async def test_import_checks_the_cipher_before_the_size(server: RunningServer) -
         server, "PUT", f"/v1/key/import/{fresh_name()}", import_body(b"\x01" * 5, "X")
     )
     assert reply.is_error(406, "algorithm 'X' is not supported"), reply
+
+
+_KEY_B64 = base64.b64encode(b"\x01" * 32).decode()
+
+# Bodies KES HEAD refuses because they do not say which algorithm the key material is for
+# (its request has only "key" and "cipher"); aiokes must not guess one either (issue 11).
+NO_ALGORITHM = {
+    "empty cipher": ({"key": _KEY_B64, "cipher": ""}, "algorithm '' is not supported"),
+    "no cipher": ({"key": _KEY_B64}, "algorithm '' is not supported"),
+    "null cipher": ({"key": _KEY_B64, "cipher": None}, "algorithm '' is not supported"),
+    "algorithm instead of cipher": (
+        {"key": _KEY_B64, "algorithm": "AES256"},
+        "algorithm '' is not supported",
+    ),
+    "bytes and algorithm": (
+        {"bytes": _KEY_B64, "algorithm": "AES256"},
+        "algorithm '' is not supported",
+    ),
+    "bytes and empty algorithm": (
+        {"bytes": _KEY_B64, "algorithm": ""},
+        "algorithm '' is not supported",
+    ),
+    "bytes and cipher": ({"bytes": _KEY_B64, "cipher": "AES256"}, "invalid key size for 'AES256'"),
+    "bytes and an unknown field": ({"bytes": _KEY_B64, "id": "x"}, "algorithm '' is not supported"),
+}
+
+
+@pytest.mark.parametrize(("body", "message"), NO_ALGORITHM.values(), ids=NO_ALGORITHM.keys())
+async def test_import_without_an_algorithm_is_406_as_in_kes(
+    server: RunningServer, body: dict[str, str | None], message: str
+) -> None:
+    name = fresh_name()
+    reply = await send(server, "PUT", f"/v1/key/import/{name}", json.dumps(body).encode())
+    assert reply.is_error(406, message), reply
+    assert not (server.keystore_dir / name).exists()

@@ -25,6 +25,7 @@ from aiokes.crypto import Cipher, KeyVersion, SecretKey, encode_key_version, par
 from aiokes.errors import DecryptError
 from tests.api.helpers import (
     KNOWN_KEY,
+    Reply,
     b64,
     field_bytes,
     fresh_name,
@@ -239,19 +240,65 @@ async def test_list_is_sorted_prefix_matching_and_byte_exact(server: RunningServ
         (prefix + "-z", []),
     ]:
         reply = await send(server, "GET", f"/v1/key/list/{pattern}")
-        assert reply.body == json_body({"names": expected}), pattern
+        if pattern.endswith("*"):  # a glob: the LEGACY stream (see the kes-go tests below)
+            assert reply.content_type == "application/x-ndjson", pattern
+            assert reply.body == b"".join(json_body({"name": name}) for name in expected)
+        else:
+            assert reply.body == json_body({"names": expected}), pattern
 
 
-@pytest.mark.parametrize("path", ["/v1/key/list/", "/v1/key/list/*", "/v1/key/list"])
+def _listed(reply: Reply) -> list[str]:
+    """The names of a listing in either form, as kms-go reads them (it switches on the type)."""
+    assert reply.status == 200, reply
+    if reply.content_type == "application/x-ndjson":
+        return [json.loads(line)["name"] for line in reply.body.splitlines()]
+    assert reply.content_type == "application/json"
+    names: list[str] = reply.json()["names"]
+    return names
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/key/list/", "/v1/key/list/*", "/v1/key/list/%2A", "/v1/key/list"]
+)
 async def test_list_everything(server: RunningServer, path: str) -> None:
     name = fresh_name()
     await import_known_key(server, name)
-    names = (await send(server, "GET", path)).json()["names"]
+    names = _listed(await send(server, "GET", path))
     assert names == sorted(names)
     assert {"k", name} <= set(names)
     assert set(names) == {
         p.name for p in server.keystore_dir.iterdir() if not p.name.startswith(".")
     }
+
+
+@pytest.mark.parametrize("path", ["/v1/key/list", "/v1/key/list/", "/v1/key/list/lst"])
+async def test_list_without_a_glob_is_the_json_page_kms_go_reads(
+    server: RunningServer, path: str
+) -> None:
+    """kms-go (current MinIO, ``kes ls``) sends a prefix, empty for everything: the HEAD page."""
+    reply = await send(server, "GET", path)
+    assert (reply.status, reply.content_type) == (200, "application/json")
+    assert set(reply.json()) == {"names"}
+
+
+async def test_list_answers_kes_go_v0_1_in_the_stream_it_decodes(server: RunningServer) -> None:
+    """kes-go v0.1.0 (MinIO RELEASE.2023-03 … 2023-08) lists with a glob, ``*`` for everything,
+    path-escaped (``%2A``; enclave.go:471-477), and decodes the answer as a stream of
+    ``{"name": …}`` objects (key.go:207-221): the HEAD page would decode as one key named ""."""
+    prefix = "glob" + uuid.uuid4().hex[:12]
+    for name in (f"{prefix}-b", f"{prefix}-a"):
+        await import_known_key(server, name)
+    reply = await send(server, "GET", f"/v1/key/list/{prefix}%2A")
+    assert (reply.status, reply.content_type) == (200, "application/x-ndjson")
+    decoder = json.JSONDecoder()  # Go's json.Decoder over the stream, value after value
+    text, position, keys = reply.body.decode(), 0, []
+    while position < len(text):
+        value, end = decoder.raw_decode(text, position)
+        keys.append(value)
+        position = end + 1  # the newline json.Encoder writes after each value
+    assert keys == [{"name": f"{prefix}-a"}, {"name": f"{prefix}-b"}]
+    everything = await send(server, "GET", "/v1/key/list/%2A")
+    assert {f"{prefix}-a", "k"} <= set(_listed(everything))
 
 
 # --- generate --------------------------------------------------------------------------------
@@ -342,3 +389,24 @@ async def test_hmac_is_deterministic_and_differs_per_key(server: RunningServer) 
     assert len(first) == 32
     assert first == again
     assert first != elsewhere
+
+
+async def test_import_takes_the_body_kes_go_v0_1_sent(server: RunningServer) -> None:
+    """kes-go v0.1.0 (MinIO RELEASE.2023-03 … 2023-08, ``mc admin kms key import``) and the kes
+    client package up to v0.22.3 sent ``{"bytes": …}`` and nothing else (enclave.go:148 of
+    kes-go v0.1.0): the one legacy form aiokes keeps. It imports an AES256 key."""
+    name = fresh_name()
+    body = json.dumps({"bytes": base64.b64encode(KNOWN_KEY).decode()}).encode()
+    reply = await send(server, "POST", f"/v1/key/import/{name}", body)
+    assert (reply.status, reply.body) == (200, b""), reply
+    version = parse_key_version((server.keystore_dir / name).read_bytes())
+    assert version.key == SecretKey(Cipher.AES256, KNOWN_KEY)
+    assert version.created_by == server.admin.identity
+
+
+async def test_import_of_the_legacy_form_checks_the_key_size(server: RunningServer) -> None:
+    name = fresh_name()
+    body = json.dumps({"bytes": base64.b64encode(b"\x01" * 16).decode()}).encode()
+    reply = await send(server, "POST", f"/v1/key/import/{name}", body)
+    assert reply.is_error(406, "invalid key size for 'AES256'"), reply
+    assert not (server.keystore_dir / name).exists()

@@ -227,9 +227,9 @@ def test_identity_new_refuses_when_only_the_certificate_exists() -> None:
         (["--expiry", "0h"], "'--expiry'"),
     ],
 )
-def test_identity_new_usage_errors_exit_2_and_write_nothing(args: list[str], mentions: str) -> None:
+def test_identity_new_usage_errors_exit_1_and_write_nothing(args: list[str], mentions: str) -> None:
     result = invoke(["identity", "new", *args])
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # kes: cli.Fatal
     assert mentions in result.stderr
     assert list(Path().iterdir()) == []
 

@@ -32,7 +32,7 @@ async def test_ls_identity_and_policy_together_is_a_usage_error(
     admin_env: dict[str, str],
 ) -> None:
     result = await ainvoke(["ls", "-i", "-p"], admin_env)
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # kes: cli.Exit
     assert "must not be used together" in result.stderr
 
 

@@ -175,7 +175,7 @@ async def test_metric_dashboard(server: RunningServer, admin_env: dict[str, str]
 @pytest.mark.parametrize("rate", ["0", "5", "-1s", "soon"])
 async def test_metric_rejects_a_bad_rate(rate: str, admin_env: dict[str, str]) -> None:
     result = await ainvoke(["metric", "--rate", rate], admin_env)
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # kes: cli.Fatalf
     assert "--rate" in result.output
 
 
