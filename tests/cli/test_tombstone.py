@@ -59,7 +59,8 @@ def test_ls_shows_when_each_name_is_free_and_rm_frees_it(tmp_path: Path) -> None
 
 
 def test_rm_needs_a_name_and_a_config(tmp_path: Path) -> None:
-    assert invoke(["tombstone", "rm", "--config", str(_config(tmp_path))]).exit_code == 1  # a usage error, as kes answers it
+    no_name = invoke(["tombstone", "rm", "--config", str(_config(tmp_path))])
+    assert no_name.exit_code == 1  # a usage error, as kes answers it
     result = invoke(["tombstone", "ls", "--config", str(tmp_path / "missing.yml")])
     assert result.exit_code == 1
     assert "cannot read the config file" in result.output
