@@ -15,15 +15,15 @@ import ssl
 import struct
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trustme
 
-from aiokes.client import Client
 from aiokes._client_tls import client_ssl_context
+from aiokes.client import Client
 from tests.conftest import ClientIdentity, make_identity
 
 START_TIMEOUT = 60.0
@@ -103,7 +103,7 @@ class Group:
                 if not (set(children) & gone) and len(live) == workers:
                     break
                 await asyncio.sleep(0.05)
-            while (await self.call("GET", "/version"))[0] != 200:
+            while (await self.call("GET", "/version"))[0] != 200:  # noqa: ASYNC110 - polled
                 await asyncio.sleep(0.05)
 
 
@@ -245,10 +245,3 @@ class FileOpens:
 
     def close(self) -> None:
         os.close(self._fd)
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 30) -> None:
-    """Wait for a condition on another process's state (nothing to await there)."""
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)

@@ -21,7 +21,7 @@ import trustme
 
 from aiokes._client_tls import client_ssl_context
 from tests.azure_fake import CLIENT_SECRET, FakeVault
-from tests.server_group import FileOpens, Group, eventually, running_group
+from tests.server_group import FileOpens, Group, running_group
 from tests.test_azure_server import GET_VERSION, SECRET_VARIABLE, VaultLink, keystore_yaml
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pidfd, inotify")
@@ -115,7 +115,7 @@ async def test_a_cold_key_storm_reads_the_fs_keystore_once(group: Group) -> None
 
     # /v1/status: one answer for the server, whichever worker gives it.
     async with asyncio.timeout(10):
-        while await keystore_reads() != {1}:
+        while await keystore_reads() != {1}:  # noqa: ASYNC110 - polled: no event to await
             await asyncio.sleep(0.2)  # counters are published once a second
 
 
@@ -187,9 +187,7 @@ async def _subscribed_lines(
 
 
 async def test_the_audit_stream_carries_every_workers_requests(group: Group) -> None:
-    lines = await _subscribed_lines(
-        group, "audit", FRESH, "/v1/key/describe/audited-", "audited-"
-    )
+    lines = await _subscribed_lines(group, "audit", FRESH, "/v1/key/describe/audited-", "audited-")
     paths = {json.loads(line)["request"]["path"] for line in lines if "audited-" in line}
     assert paths == {f"/v1/key/describe/audited-{n}" for n in range(FRESH)}
 
