@@ -203,3 +203,39 @@ async def test_the_error_stream_carries_every_workers_errors(group: Group) -> No
     lines = await _subscribed_lines(group, "error", FRESH, "/v1/key/describe/broken-", marker)
     failures = {json.loads(line)["message"].split("'")[1] for line in lines if marker in line}
     assert failures == {f"broken-{n}" for n in range(FRESH)}
+
+
+async def test_unused_expiry_counts_the_hits_of_every_worker(
+    tmp_path: os.PathLike[str], tls_ca: trustme.CA
+) -> None:
+    """Hits stay in the workers, yet a key in use on any worker survives the keeper's unused
+    sweeps (every second here); once idle it is dropped everywhere and read again once."""
+    from pathlib import Path
+
+    cache = "cache:\n  expiry:\n    any: 1h\n    unused: 2s\n"
+    async with running_group(Path(tmp_path) / "g", tls_ca, cache=cache) as group:
+        opens = FileOpens(group.keystore_dir)
+        try:
+            assert await group.call("POST", "/v1/key/create/busy") == (200, b"")
+            loop = asyncio.get_running_loop()
+            busy_until = loop.time() + 3.5  # three sweeps or more
+            while loop.time() < busy_until:
+                assert (await group.generate("busy"))[0] == 200
+            assert opens.count("busy") == 1
+
+            async def entries() -> int:
+                _, body = await group.call("GET", "/v1/status")
+                return int(json.loads(body)["cache"]["entries"])
+
+            async with asyncio.timeout(15):  # idle: the keeper's sweeps drop it
+                while await entries() != 0:  # noqa: ASYNC110 - polled: no event to await
+                    await asyncio.sleep(0.2)
+            assert await _storm_of(group, "busy", FRESH) == [200] * FRESH
+            assert opens.count("busy") == 2  # dropped by every worker, read once again
+        finally:
+            opens.close()
+
+
+async def _storm_of(group: Group, name: str, count: int) -> list[int]:
+    results = await asyncio.gather(*(group.generate(name) for _ in range(count)))
+    return [status for status, _, _ in results]
