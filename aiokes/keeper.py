@@ -200,17 +200,24 @@ class Keeper:
         )
 
     async def _publish_stats(self) -> None:
-        """The keeper's counters in its row of the shared metrics table: the keystore reads,
-        entries and offline state of the server (the workers count hits and misses)."""
+        """Publish the counters now and then too: probes and sweeps change them."""
         while True:
-            stats = self.store.cache.stats()
-            self._metrics.publish_cache(
-                evictions=stats.evictions,
-                keystore_reads=stats.keystore_reads,
-                entries=stats.entries,
-                offline=int(stats.offline),
-            )
+            self._publish()
             await asyncio.sleep(_STATS_INTERVAL)
+
+    def _publish(self) -> None:
+        """The keeper's counters in its row of the shared metrics table: the keystore reads,
+        entries and offline state of the server (the workers count hits and misses). Done
+        before every answer, so a client that got one sees counters that include it."""
+        if self._store is None:
+            return
+        stats = self._store.cache.stats()
+        self._metrics.publish_cache(
+            evictions=stats.evictions,
+            keystore_reads=stats.keystore_reads,
+            entries=stats.entries,
+            offline=int(stats.offline),
+        )
 
     # -- messages --------------------------------------------------------------------------
 
@@ -275,6 +282,7 @@ class Keeper:
             raise
         except Exception as exc:  # every failure is an answer: the worker must not hang
             reply = failure_reply(exc)
+        self._publish()
         channel.send(Kind.REPLY, message.id, *reply)
 
     async def _answer(self, message: Message, channel: Channel) -> list[bytes]:
@@ -372,6 +380,7 @@ class Keeper:
 
     def _on_drop(self, names: list[str] | None) -> None:
         """The cache expired or evicted entries: the workers drop their copies too."""
+        self._publish()
         for slot in self._slots:
             if not slot.alive or slot.channel is None:
                 continue

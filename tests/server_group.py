@@ -198,6 +198,12 @@ async def _port_from_banner(process: asyncio.subprocess.Process, lines: list[str
     raise AssertionError("server exited before listening:\n" + "".join(lines))
 
 
+async def keystore_reads(group: Group) -> int:
+    """The server's count of keystore reads (``/v1/status``, one answer for the group)."""
+    _, body = await group.call("GET", "/v1/status")
+    return int(json.loads(body)["cache"]["keystore_reads"])
+
+
 async def _collect(process: asyncio.subprocess.Process, lines: list[str]) -> None:
     assert process.stdout is not None
     while line := await process.stdout.readline():
@@ -207,20 +213,27 @@ async def _collect(process: asyncio.subprocess.Process, lines: list[str]) -> Non
 # -- counting keystore reads on the fs keystore: file opens, seen by inotify -----------------
 
 _IN_OPEN = 0x20
+_IN_CLOSE_NOWRITE = 0x10
 _IN_NONBLOCK = os.O_NONBLOCK
 _EVENT = struct.Struct("iIII")
 
 
 class FileOpens:
     """Counts opens of each file in a directory, by any process (Linux inotify): how many
-    times the fs keystore read a key, seen from outside the server."""
+    times the fs keystore read a key, seen from outside the server.
+
+    inotify merges an event with an identical one still unread, so two *overlapping* opens
+    of one file may count once (closes are watched too, so that sequential reads alternate
+    open/close and never merge). Exact counts come from the server's ``keystore_reads`` and
+    from the fake vault; this is the outside view that needs no cooperation of the server."""
 
     def __init__(self, directory: Path) -> None:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         self._fd = libc.inotify_init1(_IN_NONBLOCK)
         if self._fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1")
-        if libc.inotify_add_watch(self._fd, str(directory).encode(), _IN_OPEN) < 0:
+        mask = _IN_OPEN | _IN_CLOSE_NOWRITE
+        if libc.inotify_add_watch(self._fd, str(directory).encode(), mask) < 0:
             raise OSError(ctypes.get_errno(), "inotify_add_watch")
         self.opens: dict[str, int] = {}
 
