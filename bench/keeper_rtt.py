@@ -1,0 +1,110 @@
+"""What a cache miss costs a worker of a multi-process server: one round trip to the key
+keeper (issue 10, point 4), and what a hit costs (no round trip).
+
+    python -m bench.keeper_rtt [--rounds 5000]
+
+A real keeper process (forked, its own event loop, an in-memory keystore) and a real worker
+link (:class:`~aiokes.keeper_client.KeeperKeys`) on a ``SOCK_SEQPACKET`` socketpair, as the
+supervisor sets them up. A miss is forced by dropping the worker's copy before each ``get``;
+the keeper answers from its cache, so the figure is the round trip plus decoding the record,
+without any keystore time. Prints one JSON object (microseconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import sys
+import time
+
+import click
+
+from aiokes.api.call import Services
+from aiokes.config import ServerConfig
+from aiokes.config.schema import MemoryKeystoreConfig, TLSConfig
+from aiokes.crypto import encode_key_version, generate_key_version
+from aiokes.keeper import Keeper, run_keeper
+from aiokes.keeper_channel import channel_pair
+from aiokes.keeper_client import KeeperKeys
+from aiokes.metrics import MetricsTable
+from aiokes.server import run_event_loop
+
+_CONFIG = ServerConfig(
+    file="<bench>",
+    address="127.0.0.1:0",
+    admin_identity="bench",
+    tls=TLSConfig(key_file="", cert_file=""),
+    keystore=MemoryKeystoreConfig(),
+)
+
+
+def _keeper_process(sock: socket.socket) -> None:
+    keeper = Keeper(
+        _CONFIG, [sock], metrics=MetricsTable(1).worker(0), reload_config=lambda: _CONFIG
+    )
+    run_event_loop(run_keeper(keeper, on_ready=lambda: None, on_reload=lambda ok: None))
+
+
+async def _measure(keys: KeeperKeys, rounds: int) -> dict[str, float]:
+    record = encode_key_version(generate_key_version("bench"))
+    await keys.create("rtt", record)
+    await keys.get("rtt")
+    misses = []
+    for _ in range(rounds):
+        keys._drop("rtt")  # force a miss: the copy goes, the keeper keeps it
+        started = time.perf_counter()
+        await keys.get("rtt")
+        misses.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        keys.cached("rtt")
+    hit = (time.perf_counter() - started) / rounds
+    misses.sort()
+    return {
+        "rounds": rounds,
+        "miss_median_us": round(statistics.median(misses) * 1e6, 1),
+        "miss_p99_us": round(misses[int(len(misses) * 0.99)] * 1e6, 1),
+        "miss_mean_us": round(statistics.fmean(misses) * 1e6, 1),
+        "hit_us": round(hit * 1e6, 3),
+    }
+
+
+@click.command()
+@click.option("--rounds", default=5000, show_default=True, type=click.IntRange(min=10))
+def main(rounds: int) -> None:
+    keeper_end, worker_end = channel_pair()
+    pid = os.fork()
+    if pid == 0:
+        worker_end.close()
+        code = 0
+        try:
+            _keeper_process(keeper_end)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    keeper_end.close()
+
+    async def run() -> dict[str, float]:
+        keys = KeeperKeys(worker_end, Services())
+        keys.start()
+        try:
+            return await _measure(keys, rounds)
+        finally:
+            keys.close()
+
+    try:
+        result = asyncio.run(run())
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+    json.dump(result, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
