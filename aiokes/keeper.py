@@ -196,6 +196,7 @@ class Keeper:
         configure_logging(
             error_level=config.log.error_level,
             error_stream=self.error_stream,
+            count_error=self._metrics.error_event,
             error_file=config.log.error_file,
         )
 

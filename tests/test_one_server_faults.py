@@ -198,3 +198,22 @@ async def test_random_sequences_match_a_single_process_server(
     async with running_group(tmp_path / "three", tls_ca, workers=3) as three:
         for seed, outcomes in zip(seeds, expected, strict=True):  # the same order as above
             assert await _run_sequence(three, seed, steps) == outcomes
+
+
+def _locked_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmLck:"):
+            return int(line.split()[1])
+    return 0
+
+
+async def test_the_keeper_and_every_worker_lock_their_memory(group: Group) -> None:
+    """Key material crosses into the keeper and the workers: each locks its pages (memory
+    locks are not inherited across fork), wherever the supervisor could lock its own."""
+    banner = "".join(group.output)
+    if "MLock       enabled" not in banner:
+        pytest.skip("mlockall is not permitted here (no CAP_IPC_LOCK, small LimitMEMLOCK)")
+    assert (await group.call("POST", "/v1/key/create/locked"))[0] == 200
+    assert (await group.generate("locked"))[0] == 200
+    for pid in [group.keeper(), *group.workers()]:
+        assert _locked_kib(pid) > 0, pid
