@@ -14,7 +14,7 @@ its own event loop and a :class:`~aiokes.cache.KeyCache` of key *records*:
   that invalidation.
 * **Writes.** Create, import and delete go to the keeper, which writes the keystore, then
   broadcasts ``INVALIDATE(name)`` to every live worker and waits for each acknowledgement
-  before it answers. A worker that does not acknowledge within :data:`ACK_TIMEOUT` is
+  before it answers. A worker that does not acknowledge within a few seconds is
   fenced: killed with SIGKILL through a pidfd and waited for, so no process that could
   serve the old key survives the answer; the supervisor restarts it.
 * **Expiry.** The cache's periodic jobs run here, for the whole server; what they drop is
@@ -30,14 +30,10 @@ its own event loop and a :class:`~aiokes.cache.KeyCache` of key *records*:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-import itertools
-import os
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiokes.cache import KeyCache
@@ -54,34 +50,16 @@ from aiokes.keeper_channel import (
     name_chunks,
     parse_names,
 )
+from aiokes.keeper_slots import Slot, WorkerSlots
 from aiokes.keystore import Keystore
 from aiokes.log import LogStream, configure_logging, error_logger
 from aiokes.metrics import Metrics
 from aiokes.state import cache_settings, create_configured_keys
 
-__all__ = ["ACK_TIMEOUT", "Keeper"]
+__all__ = ["Keeper", "run_keeper"]
 
-ACK_TIMEOUT = 3.0  # a live worker drops a name within this, or it is fenced
-_FENCE_TIMEOUT = 5.0  # how long a SIGKILLed worker may take to be gone
 _STATS_INTERVAL = 1.0
 _RETIRE_GRACE = 15.0  # KES's default route timeout: reads on a replaced store finish by then
-
-
-@dataclass(eq=False)
-class _Slot:
-    """One worker slot: its channel and the process currently in it."""
-
-    index: int
-    channel: Channel | None = None
-    pid: int = 0
-    pidfd: int = -1
-    demand: set[bytes] = field(default_factory=set)  # streams with a subscriber there
-    acks: dict[int, asyncio.Future[None]] = field(default_factory=dict)
-    used: dict[int, set[str]] = field(default_factory=dict)  # collection seq -> names
-
-    @property
-    def alive(self) -> bool:
-        return self.pidfd >= 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +95,17 @@ class Keeper:
         self._sockets = channels
         self._metrics = metrics
         self._reload_config = reload_config
-        self._slots = [_Slot(index) for index in range(len(channels))]
+        self._slots: WorkerSlots | None = None
         self._store: _Store | None = None
-        self._sequence = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._forwarding: set[bytes] = set()  # streams every worker currently forwards
         self.error_stream = LogStream()
         self._reload_lock = asyncio.Lock()
+
+    @property
+    def slots(self) -> WorkerSlots:
+        assert self._slots is not None, "keeper not started"
+        return self._slots
 
     @property
     def store(self) -> _Store:
@@ -135,8 +117,7 @@ class Keeper:
     async def start(self) -> None:
         self._configure_logging(self.config)
         self._store = await self._build(self.config)
-        for slot, sock in zip(self._slots, self._sockets, strict=True):
-            slot.channel = Channel(sock, functools.partial(self._on_message, slot))
+        self._slots = WorkerSlots(self._sockets, self._on_message, self._lost_subscribers)
         self._spawn(self._publish_stats())
 
     async def _build(self, config: ServerConfig) -> _Store:
@@ -167,7 +148,7 @@ class Keeper:
                 return False
             old, self._store, self.config = self.store, store, config
             self._configure_logging(config)
-            await self._broadcast(Kind.FLUSH)
+            await self.slots.broadcast(Kind.FLUSH)
             self._spawn(self._retire(old))
             return True
 
@@ -176,13 +157,12 @@ class Keeper:
         await old.keystore.close()
 
     async def stop(self) -> None:
+        """Stop reading the channels, end every request task, close keystore and cache."""
+        if self._slots is not None:
+            self._slots.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for slot in self._slots:
-            if slot.channel is not None:
-                slot.channel.close()
-            self._forget_process(slot)
         if self._store is not None:
             await self._store.aclose()
             self._store = None
@@ -222,12 +202,10 @@ class Keeper:
 
     # -- messages --------------------------------------------------------------------------
 
-    def _on_message(self, slot: _Slot, message: Message) -> None:
+    def _on_message(self, slot: Slot, message: Message) -> None:
         kind = message.kind
         if kind == Kind.ACK:
-            future = slot.acks.pop(message.id, None)
-            if future is not None and not future.done():
-                future.set_result(None)
+            self.slots.acknowledged(slot, message.id)
         elif kind == Kind.USED:
             names = slot.used.get(message.id)
             if names is not None and message.fields:
@@ -241,42 +219,19 @@ class Keeper:
         else:
             self._spawn(self._serve(slot, message))
 
-    def _hello(self, slot: _Slot, pid: int) -> None:
-        """A (new) worker in the slot: watch for its death through a pidfd."""
-        self._forget_process(slot)
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:
-            return  # already gone: it serves nothing
-        slot.pid, slot.pidfd = pid, pidfd
-        asyncio.get_running_loop().add_reader(pidfd, self._died, slot, pidfd)
+    def _hello(self, slot: Slot, pid: int) -> None:
+        """A (new) worker in the slot: it forwards the log streams somebody reads."""
+        if self.slots.hello(slot, pid):
+            for stream in self._forwarding:
+                slot.channel.send(Kind.FORWARD, 0, stream, b"1")
+
+    def _lost_subscribers(self, slot: Slot) -> None:
+        """A worker with log subscribers is gone: forwarding may no longer be wanted."""
+        slot.demand.clear()
+        self._spawn(self._update_forwarding())
+
+    async def _serve(self, slot: Slot, message: Message) -> None:
         channel = slot.channel
-        assert channel is not None
-        for stream in self._forwarding:
-            channel.send(Kind.FORWARD, 0, stream, b"1")
-
-    def _died(self, slot: _Slot, pidfd: int) -> None:
-        if slot.pidfd == pidfd:
-            self._forget_process(slot)
-
-    def _forget_process(self, slot: _Slot) -> None:
-        """The slot's process is gone: nothing to wait for from it, no subscriber there."""
-        if slot.pidfd >= 0:
-            with contextlib.suppress(ValueError, RuntimeError):
-                asyncio.get_running_loop().remove_reader(slot.pidfd)
-            os.close(slot.pidfd)
-        slot.pid, slot.pidfd = 0, -1
-        for future in slot.acks.values():
-            if not future.done():
-                future.set_result(None)
-        slot.acks.clear()
-        if slot.demand:
-            slot.demand.clear()
-            self._spawn(self._update_forwarding())
-
-    async def _serve(self, slot: _Slot, message: Message) -> None:
-        channel = slot.channel
-        assert channel is not None
         try:
             reply = await self._answer(message, channel)
         except asyncio.CancelledError:
@@ -326,65 +281,12 @@ class Keeper:
     # -- broadcasts ------------------------------------------------------------------------
 
     async def _invalidate(self, name: str) -> None:
-        await self._broadcast(Kind.INVALIDATE, name.encode())
-
-    async def _broadcast(
-        self, kind: bytes, *fields: bytes, fence: bool = True, sequence: int = 0
-    ) -> None:
-        """Send to every live worker and wait for each acknowledgement (or its death). With
-        ``fence``, a worker silent for :data:`ACK_TIMEOUT` is killed before this returns."""
-        sequence = sequence or next(self._sequence)
-        loop = asyncio.get_running_loop()
-        waiting: list[tuple[_Slot, asyncio.Future[None]]] = []
-        for slot in self._slots:
-            if slot.alive and slot.channel is not None:
-                future: asyncio.Future[None] = loop.create_future()
-                slot.acks[sequence] = future
-                slot.channel.send(kind, sequence, *fields)
-                waiting.append((slot, future))
-        if not waiting:
-            return
-        _, pending = await asyncio.wait([future for _, future in waiting], timeout=ACK_TIMEOUT)
-        for slot, future in waiting:
-            slot.acks.pop(sequence, None)
-            if future in pending and fence:
-                await self._fence(slot)
-
-    async def _fence(self, slot: _Slot) -> None:
-        """Kill a worker that did not confirm a drop, and wait until it is gone."""
-        pidfd, pid = slot.pidfd, slot.pid
-        if pidfd < 0:
-            return
-        error_logger.error(
-            "key keeper: worker %d (pid %d) did not confirm dropping a key in %gs: killing it",
-            slot.index,
-            pid,
-            ACK_TIMEOUT,
-        )
-        with contextlib.suppress(ProcessLookupError):
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        loop = asyncio.get_running_loop()
-        gone: asyncio.Future[None] = loop.create_future()
-
-        def exited() -> None:
-            if not gone.done():
-                gone.set_result(None)
-
-        with contextlib.suppress(ValueError, RuntimeError):
-            loop.remove_reader(pidfd)
-        loop.add_reader(pidfd, exited)
-        try:
-            await asyncio.wait_for(gone, _FENCE_TIMEOUT)
-        finally:
-            if slot.pidfd == pidfd:
-                self._forget_process(slot)
+        await self.slots.broadcast(Kind.INVALIDATE, name.encode())
 
     def _on_drop(self, names: list[str] | None) -> None:
         """The cache expired or evicted entries: the workers drop their copies too."""
         self._publish()
-        for slot in self._slots:
-            if not slot.alive or slot.channel is None:
-                continue
+        for slot in self.slots.live():
             if names is None:
                 slot.channel.send(Kind.FLUSH, 0)
             else:
@@ -393,32 +295,33 @@ class Keeper:
 
     async def _collect_used(self) -> Iterable[str]:
         """The names the workers used since the previous unused sweep."""
-        sequence = next(self._sequence)
-        for slot in self._slots:
+        slots = self.slots.all
+        sequence = self.slots.next_sequence()
+        for slot in slots:
             slot.used[sequence] = set()
         try:
-            await self._broadcast(Kind.COLLECT, fence=False, sequence=sequence)
-            return set().union(*(slot.used.get(sequence, set()) for slot in self._slots))
+            await self.slots.broadcast(Kind.COLLECT, fence=False, sequence=sequence)
+            return set().union(*(slot.used.get(sequence, set()) for slot in slots))
         finally:
-            for slot in self._slots:
+            for slot in slots:
                 slot.used.pop(sequence, None)
 
     # -- log hub ---------------------------------------------------------------------------
 
-    async def _demand(self, slot: _Slot, request: int, stream: bytes, on: bytes) -> None:
+    async def _demand(self, slot: Slot, request: int, stream: bytes, on: bytes) -> None:
         if stream in STREAMS:
             if on == b"1":
                 slot.demand.add(stream)
             else:
                 slot.demand.discard(stream)
             await self._update_forwarding()
-        if slot.channel is not None and request:
+        if request:
             slot.channel.send(Kind.REPLY, request, Outcome.OK)
 
     async def _update_forwarding(self) -> None:
         """Make every worker forward exactly the streams somebody subscribes to."""
         for stream in STREAMS:
-            wanted = any(stream in slot.demand for slot in self._slots)
+            wanted = any(stream in slot.demand for slot in self.slots.all)
             if wanted == (stream in self._forwarding):
                 continue
             if wanted:
@@ -427,14 +330,15 @@ class Keeper:
                 self._forwarding.discard(stream)
             if stream == b"e":  # the keeper's own errors (keystore failures) too
                 self.error_stream.forward_to(self._keeper_error_line if wanted else None)
-            await self._broadcast(Kind.FORWARD, stream, b"1" if wanted else b"0", fence=False)
+            on = b"1" if wanted else b"0"
+            await self.slots.broadcast(Kind.FORWARD, stream, on, fence=False)
 
     def _keeper_error_line(self, line: bytes) -> None:
         self._fan_out(None, b"e", line)
 
-    def _fan_out(self, source: _Slot | None, stream: bytes, line: bytes) -> None:
-        for slot in self._slots:
-            if slot is not source and stream in slot.demand and slot.channel is not None:
+    def _fan_out(self, source: Slot | None, stream: bytes, line: bytes) -> None:
+        for slot in self.slots.all:
+            if slot is not source and stream in slot.demand:
                 slot.channel.send_log(stream, line)
 
 

@@ -167,7 +167,7 @@ class Channel:
     ) -> None:
         sock.setblocking(False)
         self._sock = sock
-        self._on_message = on_message
+        self.on_message = on_message  # may be replaced before the first message arrives
         self._on_closed = on_closed
         self._backlog: collections.deque[bytes] = collections.deque()
         self._log_lines_queued = 0
@@ -235,7 +235,7 @@ class Channel:
                 message = decode(data)
             except ValueError:
                 continue  # not from our code: ignore rather than act on garbage
-            self._on_message(message)
+            self.on_message(message)
 
     def close(self) -> None:
         """Stop reading and writing (the socket itself stays open for its owner)."""
