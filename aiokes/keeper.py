@@ -216,8 +216,17 @@ class Keeper:
             self._hello(slot, message.id)
         elif kind == Kind.DEMAND and len(message.fields) == 2:
             self._spawn(self._demand(slot, message.id, *message.fields))
-        else:
+        elif not (kind == Kind.GET and self._answer_from_cache(slot, message)):
             self._spawn(self._serve(slot, message))
+
+    def _answer_from_cache(self, slot: Slot, message: Message) -> bool:
+        """Answer a GET the cache holds at once, without a task (another worker's miss of a
+        key already read); False when it needs a keystore read."""
+        record = self.store.cache.cached(message.fields[0].decode()) if message.fields else None
+        if record is None:
+            return False
+        slot.channel.send(Kind.REPLY, message.id, Outcome.OK, record, b"1")
+        return True
 
     def _hello(self, slot: Slot, pid: int) -> None:
         """A (new) worker in the slot: it forwards the log streams somebody reads."""
