@@ -19,7 +19,7 @@ import pytest
 import trustme
 
 from aiokes.errors import AiokesError
-from tests.server_group import FileOpens, Group, running_group
+from tests.server_group import FileOpens, Group, keystore_reads, running_group
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pidfd, inotify")
 
@@ -124,6 +124,7 @@ async def test_kill_9_of_a_worker_during_a_cold_key_storm(group: Group) -> None:
         again = await asyncio.gather(*(group.generate(name) for name in names * 4))
         assert {status for status, _, _ in again} == {200}
         assert {name: opens.count(name) for name in names} == dict.fromkeys(names, 1)
+        assert await keystore_reads(group) == len(names)  # exact: the keeper's own count
     finally:
         opens.close()
 
