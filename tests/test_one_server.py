@@ -179,6 +179,40 @@ async def test_the_audit_stream_carries_every_workers_requests(group: Group) -> 
     assert paths == {f"/v1/key/describe/audited-{n}" for n in range(FRESH)}
 
 
+async def test_one_workers_events_reach_another_workers_subscriber_in_order(
+    group: Group,
+) -> None:
+    """40 requests on one keep-alive connection (one worker), each sent after the previous
+    answer, while requests on fresh connections interleave: that worker's events arrive in
+    the order it made them (and, with two chances in three, through the keeper's hub)."""
+    context = client_ssl_context(
+        cert_file=group.admin.cert_file, key_file=group.admin.key_file, ca_file=group.ca_file
+    )
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session,
+        session.get(
+            f"https://127.0.0.1:{group.port}/v1/log/audit",
+            timeout=aiohttp.ClientTimeout(total=None),
+        ) as response,
+        group.client() as keep_alive,
+    ):
+        assert response.status == 200
+
+        async def in_sequence() -> None:
+            for n in range(40):
+                await keep_alive.request("GET", f"/v1/key/describe/ordered-{n:02}")
+
+        noise = (group.call("GET", f"/v1/key/describe/noise-{n}") for n in range(FRESH))
+        await asyncio.gather(in_sequence(), *noise)
+        ordered: list[str] = []
+        async with asyncio.timeout(10):
+            while len(ordered) < 40:
+                line = (await response.content.readline()).decode()
+                if "ordered-" in line:
+                    ordered.append(json.loads(line)["request"]["path"])
+    assert ordered == [f"/v1/key/describe/ordered-{n:02}" for n in range(40)]
+
+
 async def test_the_error_stream_carries_every_workers_errors(group: Group) -> None:
     broken = group.keystore_dir / "broken-0"
     for n in range(FRESH):
