@@ -38,7 +38,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
@@ -140,8 +140,15 @@ class KeyCache(Generic[T]):
         settings: CacheSettings,
         *,
         clock: Callable[[], float] = time.monotonic,
+        on_drop: Callable[[list[str] | None], None] | None = None,
+        used_elsewhere: Callable[[], Awaitable[Iterable[str]]] | None = None,
     ) -> None:
+        """``on_drop`` hears of entries the periodic jobs or ``max_keys`` dropped (``None``:
+        all of them), and ``used_elsewhere`` names the entries used by copies of this cache
+        since the last unused sweep (the key keeper's workers, :mod:`aiokes.keeper`)."""
         self._keystore = keystore
+        self._on_drop = on_drop
+        self._used_elsewhere = used_elsewhere
         self._decode = decode
         self._settings = settings
         self._lru = settings.max_keys > 0
@@ -229,6 +236,11 @@ class KeyCache(Generic[T]):
         self._hits += 1
         return entry.value
 
+    def peek(self, name: str) -> T | None:
+        """The record of ``name`` if cached, without counting a use or a hit."""
+        entry = self._entries.get(name)
+        return None if entry is None else entry.value
+
     def __contains__(self, name: object) -> bool:
         """Whether ``name`` is cached; does not count as a use."""
         return name in self._entries
@@ -285,9 +297,12 @@ class KeyCache(Generic[T]):
         self._entries[name] = _Entry(value)
         self._entries.move_to_end(name)
         limit = self._settings.max_keys
+        evicted = []
         while 0 < limit < len(self._entries):
-            self._entries.popitem(last=False)
+            evicted.append(self._entries.popitem(last=False)[0])
             self._evictions += 1
+        if evicted and self._on_drop is not None:
+            self._on_drop(evicted)
 
     # -- writes and pass-through -----------------------------------------------------------
 
@@ -322,6 +337,11 @@ class KeyCache(Generic[T]):
             # Detached, so the next get starts a read that postdates this write.
             flight.may_insert = False
 
+    def _expire_all(self) -> None:
+        self._expirations += self._flush()
+        if self._on_drop is not None:
+            self._on_drop(None)
+
     def _flush(self) -> int:
         dropped = len(self._entries)
         self._entries.clear()
@@ -340,23 +360,30 @@ class KeyCache(Generic[T]):
     async def sweep_any(self) -> None:
         """Drop every entry (the ``expiry_any`` job); paused while offline."""
         if not self.offline:
-            self._expirations += self._flush()
+            self._expire_all()
 
     async def sweep_unused(self) -> None:
         """Drop entries unused since the last sweep and clear the bit of the others."""
         if self.offline:
             return
+        if self._used_elsewhere is not None:
+            for name in await self._used_elsewhere():
+                entry = self._entries.get(name)
+                if entry is not None:
+                    entry.used = True
         idle = [name for name, entry in self._entries.items() if not entry.used]
         for entry in self._entries.values():
             entry.used = False
         for name in idle:
             del self._entries[name]
         self._expirations += len(idle)
+        if idle and self._on_drop is not None:
+            self._on_drop(idle)
 
     async def sweep_offline(self) -> None:
         """Drop every entry if offline (the ``expiry_offline`` job)."""
         if self.offline:
-            self._expirations += self._flush()
+            self._expire_all()
 
     async def probe(self) -> None:
         """Ask the keystore for its status and go offline or online accordingly.

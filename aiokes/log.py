@@ -10,10 +10,10 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TextIO
 
-__all__ = ["LogStream", "configure_logging", "error_logger"]
+__all__ = ["LogStream", "Subscription", "configure_logging", "error_logger"]
 
 error_logger = logging.getLogger("aiokes.error")
 
@@ -25,20 +25,46 @@ class LogStream:
 
     A slow subscriber loses events rather than slowing requests down: each has a bounded
     queue, and a full queue drops the newest event.
+
+    In a multi-process server the stream also spans processes (:mod:`aiokes.keeper`): while
+    any process has a subscriber, :meth:`forward_to` makes :meth:`publish` hand each event to
+    the hub as well, events of other processes arrive through :meth:`deliver`, and
+    :meth:`on_demand` tells the hub when this process's first subscriber arrives (awaited, so
+    that the subscription starts only once every process forwards) and its last one leaves.
     """
 
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[bytes | None]] = set()
+        self._forward: Callable[[bytes], None] | None = None
+        self._wanted: Callable[[], Awaitable[None]] | None = None
+        self._unwanted: Callable[[], None] | None = None
 
     @property
     def active(self) -> bool:
-        return bool(self._subscribers)
+        return bool(self._subscribers) or self._forward is not None
 
     def publish(self, event: bytes) -> None:
         """Send one ndjson line (ending in a newline) to every subscriber."""
+        self.deliver(event)
+        if self._forward is not None:
+            self._forward(event)
+
+    def deliver(self, event: bytes) -> None:
+        """Send an event to this process's subscribers only (one another process published)."""
         for queue in self._subscribers:
             with contextlib.suppress(asyncio.QueueFull):  # a slow subscriber loses events
                 queue.put_nowait(event)
+
+    def forward_to(self, forward: Callable[[bytes], None] | None) -> None:
+        """Also hand every published event to ``forward`` (``None``: stop)."""
+        self._forward = forward
+
+    def on_demand(
+        self, wanted: Callable[[], Awaitable[None]], unwanted: Callable[[], None]
+    ) -> None:
+        """Tell the hub about this process's subscribers: ``wanted`` when the first one comes
+        (the subscription waits for it), ``unwanted`` when the last one goes."""
+        self._wanted, self._unwanted = wanted, unwanted
 
     def close(self) -> None:
         """End every subscription (server shutdown), so streaming responses finish."""
@@ -50,14 +76,53 @@ class LogStream:
                 except asyncio.QueueFull:
                     queue.get_nowait()  # make room: the end matters more than old events
 
-    async def subscribe(self) -> AsyncIterator[bytes]:
+    async def open(self) -> Subscription:
+        """Start a subscription: events published from now on are queued for it, by every
+        process of the server once this returns."""
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(_SUBSCRIBER_BACKLOG)
+        first = not self._subscribers
         self._subscribers.add(queue)
+        subscription = Subscription(self, queue)
+        if first and self._wanted is not None:
+            try:
+                await self._wanted()
+            except BaseException:
+                subscription.close()
+                raise
+        return subscription
+
+    async def subscribe(self) -> AsyncIterator[bytes]:
+        subscription = await self.open()
         try:
-            while (event := await queue.get()) is not None:
+            async for event in subscription:
                 yield event
         finally:
-            self._subscribers.discard(queue)
+            subscription.close()
+
+    def _leave(self, queue: asyncio.Queue[bytes | None]) -> None:
+        if queue not in self._subscribers:
+            return
+        self._subscribers.discard(queue)
+        if not self._subscribers and self._unwanted is not None:
+            self._unwanted()
+
+
+class Subscription:
+    """One subscriber's queue: iterate for the events, ``close`` when done (idempotent)."""
+
+    def __init__(self, stream: LogStream, queue: asyncio.Queue[bytes | None]) -> None:
+        self._stream = stream
+        self._queue = queue
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            while (event := await self._queue.get()) is not None:
+                yield event
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stream._leave(self._queue)
 
 
 class _StreamHandler(logging.Handler):

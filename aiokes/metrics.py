@@ -40,11 +40,15 @@ _ROW = _CACHE_BASE + len(_CACHE_FIELDS)
 
 
 class MetricsTable:
-    """The counters of ``workers`` processes; create it before forking to share it."""
+    """The counters of ``workers`` processes; create it before forking to share it.
 
-    def __init__(self, workers: int = 1) -> None:
+    ``helpers`` rows more are for processes that serve no requests but count (the key
+    keeper's cache counters); ``aiokes_workers`` still says ``workers``."""
+
+    def __init__(self, workers: int = 1, *, helpers: int = 0) -> None:
         self.workers = workers
-        self._memory = mmap.mmap(-1, workers * _ROW * 8)  # anonymous, MAP_SHARED
+        self._rows = workers + helpers
+        self._memory = mmap.mmap(-1, self._rows * _ROW * 8)  # anonymous, MAP_SHARED
         self._cells = memoryview(self._memory).cast("q")
         self.started = time.monotonic()
 
@@ -53,7 +57,7 @@ class MetricsTable:
 
     def total(self, field: int) -> int:
         cells = self._cells
-        return sum(cells[row * _ROW + field] for row in range(self.workers))
+        return sum(cells[row * _ROW + field] for row in range(self._rows))
 
 
 class Metrics:

@@ -125,7 +125,7 @@ class Server:
         self._configure_logging(self.config)
         if self._ssl_context is None:
             self._ssl_context = tls_context(self.config)
-        state = await build_state(self.config, default_routes())
+        state = await build_state(self.config, default_routes(), shared_keys=self.services.keys)
         self._dispatcher = Dispatcher(state, self.services)
         server = web.Server(self._dispatcher, keepalive_timeout=KEEPALIVE_TIMEOUT, access_log=None)
         self._runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT)
@@ -161,7 +161,7 @@ class Server:
         async with self._reload_lock:
             try:
                 config = config or self._reload_config()
-                state = await build_state(config, default_routes())
+                state = await build_state(config, default_routes(), shared_keys=self.services.keys)
             except (AiokesError, OSError) as exc:
                 error_logger.error("reload failed, still serving the previous config: %s", exc)
                 return False

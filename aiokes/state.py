@@ -6,17 +6,19 @@ import asyncio
 import contextlib
 import datetime
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aiokes.api.routes import RouteTable
 from aiokes.cache import CacheSettings, KeyCache
 from aiokes.config import ServerConfig
 from aiokes.crypto import KeyVersion, encode_key_version, generate_key_version, parse_key_version
 from aiokes.errors import KeyExists
+from aiokes.key_source import KeySource
 from aiokes.keystore import Keystore
 from aiokes.log import error_logger
 from aiokes.policy import Authorizer, Policy
 
-__all__ = ["ServerState", "build_state"]
+__all__ = ["ServerState", "build_state", "cache_settings", "create_configured_keys"]
 
 
 class Activity:
@@ -54,16 +56,22 @@ class Activity:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerState:
+    """``keystore`` is ``None`` in a worker of a multi-process server: the key keeper owns it,
+    and ``keys`` then outlives the state (:mod:`aiokes.keeper_client`)."""
+
     config: ServerConfig
     authorizer: Authorizer
-    keystore: Keystore
-    keys: KeyCache[KeyVersion]
+    keystore: Keystore | None
+    keys: KeySource
     routes: RouteTable
     started_at: datetime.datetime
     activity: Activity = field(default_factory=Activity)
 
     async def aclose(self) -> None:
-        """Stop the cache's background jobs, then release the keystore."""
+        """Stop the cache's background jobs, then release the keystore (if this state owns
+        them)."""
+        if self.keystore is None:
+            return
         try:
             await self.keys.aclose()
         finally:
@@ -71,18 +79,31 @@ class ServerState:
 
 
 async def build_state(
-    config: ServerConfig, routes: RouteTable, *, started_at: datetime.datetime | None = None
+    config: ServerConfig,
+    routes: RouteTable,
+    *,
+    started_at: datetime.datetime | None = None,
+    shared_keys: KeySource | None = None,
 ) -> ServerState:
-    """Connect the keystore, start an empty cache and pre-create the configured keys."""
+    """Connect the keystore, start an empty cache and pre-create the configured keys; or,
+    given ``shared_keys`` (a worker's link to the key keeper, which does all that), use it."""
     started_at = started_at or datetime.datetime.now(datetime.UTC)
-    keystore = await config.keystore.connect()
-    try:
-        keys: KeyCache[KeyVersion] = KeyCache(keystore, parse_key_version, _cache_settings(config))
-        await _create_configured_keys(config, keys)
-        await keys.start()
-    except BaseException:
-        await keystore.close()
-        raise
+    keystore: Keystore | None = None
+    keys: KeySource
+    if shared_keys is not None:
+        keys = shared_keys
+    else:
+        keystore = await config.keystore.connect()
+        try:
+            cache: KeyCache[KeyVersion] = KeyCache(
+                keystore, parse_key_version, cache_settings(config)
+            )
+            await create_configured_keys(config, cache)
+            await cache.start()
+        except BaseException:
+            await keystore.close()
+            raise
+        keys = cache
     overrides = {path: (api.skip_auth, api.timeout) for path, api in config.api.items()}
     return ServerState(
         config=config,
@@ -94,7 +115,7 @@ async def build_state(
     )
 
 
-def _cache_settings(config: ServerConfig) -> CacheSettings:
+def cache_settings(config: ServerConfig) -> CacheSettings:
     cache = config.cache
     return CacheSettings(
         expiry_any=cache.expiry_any,
@@ -121,7 +142,12 @@ def _authorizer(config: ServerConfig, started_at: datetime.datetime) -> Authoriz
     return Authorizer(config.admin_identity, policies, assignments)
 
 
-async def _create_configured_keys(config: ServerConfig, keys: KeyCache[KeyVersion]) -> None:
+class _Creates(Protocol):
+    async def create(self, name: str, value: bytes) -> None: ...
+
+
+async def create_configured_keys(config: ServerConfig, keys: _Creates) -> None:
+    """Create the config file's ``keys:`` that do not exist yet."""
     for name in config.keys:
         record = encode_key_version(generate_key_version(config.admin_identity))
         with contextlib.suppress(KeyExists):

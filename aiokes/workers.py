@@ -1,16 +1,24 @@
-"""Several worker processes on one listening socket: aiokes on every core.
+"""Several worker processes on one listening socket: aiokes on every core, ONE KES server.
 
 The supervisor (the process systemd starts) builds the TLS context and the listening socket,
-then forks the workers, which inherit both. Building the ``SSLContext`` before forking gives
-every worker the same session-ticket keys, so a client resumes its TLS session on whichever
-worker accepts its next connection. The workers share a table of metric counters
-(:class:`~aiokes.metrics.MetricsTable`) so that ``/v1/metrics`` shows the whole server.
+one private channel per worker slot, then forks the key keeper (:mod:`aiokes.keeper`, the
+owner of the keystore and of the server's one key cache) and the workers, which inherit the
+listener and their slot's channel. Workers keep coherent copies of keys and ask the keeper
+on a miss and for every write (docs/workers.md has the whole design and its failure cases).
 
-The supervisor forwards SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) to every worker,
-restarts a worker that dies, and pings the systemd watchdog only while every worker sends
+Building the ``SSLContext`` before forking gives every worker the same session-ticket keys,
+so a client resumes its TLS session on whichever worker accepts its next connection. The
+workers share a table of metric counters (:class:`~aiokes.metrics.MetricsTable`) so that
+``/v1/metrics`` shows the whole server.
+
+The supervisor forwards SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) to every worker
+and the keeper, restarts a worker that dies (in the same slot, on the same channel; the
+keeper drops the dead worker from its broadcasts through a pidfd), restarts the keeper *and
+every worker* when the keeper dies (their copies could not be kept coherent any more), and
+pings the systemd watchdog only while every worker sends
 heartbeats. It runs no event loop: it waits on a self-pipe that signals wake and on a pipe
 through which workers report readiness, reloads and heartbeats (two-byte messages: kind and
-worker index; writes that small are atomic on a pipe).
+worker index, 255 for the keeper; writes that small are atomic on a pipe).
 """
 
 from __future__ import annotations
@@ -31,9 +39,13 @@ from dataclasses import dataclass
 
 from aiokes import systemd
 from aiokes.api.call import Services
-from aiokes.config import ServerConfig
+from aiokes.config import ServerConfig, load_config
 from aiokes.errors import AiokesError
+from aiokes.keeper import Keeper, run_keeper
+from aiokes.keeper_channel import channel_pair
+from aiokes.keeper_client import KeeperKeys
 from aiokes.log import error_logger
+from aiokes.memory_lock import lock_memory
 from aiokes.metrics import MetricsTable
 from aiokes.server import (
     SHUTDOWN_TIMEOUT,
@@ -49,10 +61,12 @@ __all__ = ["Hooks", "Supervisor"]
 _READY, _RELOADED, _RELOAD_FAILED, _HEARTBEAT = b"r", b"h", b"f", b"b"
 _HEARTBEAT_INTERVAL = 1.0
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 _START_TIMEOUT = 120.0  # a worker connecting to a slow keystore may take a while
 _FAST_DEATH = 2.0  # a worker dying this soon after start counts as a crash loop
 _MAX_FAST_DEATHS = 5
-_MAX_WORKERS = 256  # the worker index travels as one byte
+_MAX_WORKERS = 254  # the worker index travels as one byte; 255 is the keeper
+_KEEPER = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +79,17 @@ class Hooks:
     stopping: Callable[[], None] = lambda: None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Shared:
-    """What every worker inherits from the supervisor."""
+    """What every worker inherits from the supervisor. ``channels`` holds the worker end of
+    each slot's channel (the supervisor keeps them for restarted workers) and, until the
+    keeper is forked, the keeper ends; a keeper restart replaces them all."""
 
     sock: socket.socket
     context: ssl.SSLContext
     table: MetricsTable
     report_w: int
+    channels: list[tuple[socket.socket | None, socket.socket]]
 
 
 class Supervisor:
@@ -93,7 +110,7 @@ class Supervisor:
         self._pids: dict[int, int] = {}  # pid -> worker index
         self._started: dict[int, float] = {}  # worker index -> start time
         self._fast_deaths = 0
-        self._starting = workers
+        self._starting = workers + 1  # and the keeper
         self._reloads_pending = 0
         self._reload_ok = True
         self._heartbeats: set[int] = set()  # workers heard from since the last watchdog ping
@@ -106,15 +123,15 @@ class Supervisor:
         shared = _Shared(
             listen_socket(self.address),
             tls_context(self.config),
-            MetricsTable(self.workers),
+            MetricsTable(self.workers, helpers=1),
             report_w,
+            [],
         )
         signal.set_wakeup_fd(wake_w)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(signum, lambda *_: None)  # the wake-up fd carries the signal number
         try:
-            for index in range(self.workers):
-                self._spawn(index, shared)
+            self._spawn_group(shared)
             return self._supervise(hooks, shared, report_r, wake_r)
         finally:
             signal.set_wakeup_fd(-1)
@@ -171,13 +188,29 @@ class Supervisor:
                 return 1
         return None
 
+    def _spawn_group(self, shared: _Shared) -> None:
+        """Fresh channels, the keeper, then every worker."""
+        for _, worker_end in shared.channels:
+            worker_end.close()
+        shared.channels = [channel_pair() for _ in range(self.workers)]
+        self._spawn(_KEEPER, shared)
+        for index, (keeper_end, worker_end) in enumerate(shared.channels):
+            if keeper_end is not None:  # only the keeper holds these: its death is their EOF
+                keeper_end.close()
+            shared.channels[index] = (None, worker_end)
+        for index in range(self.workers):
+            self._spawn(index, shared)
+
     def _spawn(self, index: int, shared: _Shared) -> None:
         supervisor_pid = os.getpid()
         pid = os.fork()
-        if pid == 0:  # the worker
+        if pid == 0:  # the keeper or a worker
             code = 1
             try:
-                code = _worker_main(self, shared, index, supervisor_pid)
+                if index == _KEEPER:
+                    code = _keeper_main(self, shared, supervisor_pid)
+                else:
+                    code = _worker_main(self, shared, index, supervisor_pid)
             finally:
                 os._exit(code)
         self._pids[pid] = index
@@ -198,25 +231,44 @@ class Supervisor:
             self._fast_deaths = self._fast_deaths + 1 if lived < _FAST_DEATH else 0
             if self._fast_deaths >= _MAX_FAST_DEATHS:
                 return f"workers keep dying right after start (last status {code}); giving up"
+            if index == _KEEPER:
+                error_logger.error(
+                    "key keeper (pid %d) died, status %s; restarting it and every worker",
+                    pid,
+                    code,
+                )
+                self._kill_all()
+                self._spawn_group(shared)
+                continue
             error_logger.error("worker %d (pid %d) died, status %s; restarting", index, pid, code)
             self._spawn(index, shared)
         return None
 
     def _stop(self) -> int:
-        self._signal_all(signal.SIGTERM)
+        """Workers first (draining requests may still need the keeper), then the keeper."""
         deadline = time.monotonic() + SHUTDOWN_TIMEOUT + 5
-        while self._pids and time.monotonic() < deadline:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+        self._signal_all(signal.SIGTERM, keeper=False)
+        self._wait_for(lambda: set(self._pids.values()) <= {_KEEPER}, deadline)
+        self._signal_all(signal.SIGTERM)
+        self._wait_for(lambda: not self._pids, deadline + 5)
+        return 0 if not self._pids else 1
+
+    def _wait_for(self, done: Callable[[], bool], deadline: float) -> None:
+        while not done() and time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
             if pid:
                 self._pids.pop(pid, None)
             else:
                 time.sleep(0.05)  # the supervisor is a plain process: no event loop to block
-        return 0 if not self._pids else 1
 
-    def _signal_all(self, signum: int) -> None:
-        for pid in list(self._pids):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
+    def _signal_all(self, signum: int, *, keeper: bool = True) -> None:
+        for pid, index in list(self._pids.items()):
+            if keeper or index != _KEEPER:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
 
     def _kill_all(self) -> None:
         self._signal_all(signal.SIGKILL)
@@ -237,15 +289,22 @@ def _timeout(deadline: float, watchdog: systemd.Watchdog) -> float | None:
 
 
 def _worker_main(supervisor: Supervisor, shared: _Shared, index: int, supervisor_pid: int) -> int:
-    signal.set_wakeup_fd(-1)
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
-        signal.signal(signum, signal.SIG_DFL)
+    _reset_signals()
+    _name_process(b"aiokes-worker")
     _stop_with_parent(supervisor_pid)
+    lock_memory()  # locks are not inherited across fork; the banner reported the outcome
+    channel = shared.channels[index][1]
+    for _, worker_end in shared.channels:
+        if worker_end is not channel:
+            worker_end.close()
+    services = Services(metrics=shared.table.worker(index))
+    keys = KeeperKeys(channel, services)
+    services.keys = keys
     server = Server(
         supervisor.config,
         sock=shared.sock,
         ssl_context=shared.context,
-        services=Services(metrics=shared.table.worker(index)),
+        services=services,
         reload_config=supervisor.reload_config,
     )
 
@@ -253,6 +312,7 @@ def _worker_main(supervisor: Supervisor, shared: _Shared, index: int, supervisor
         os.write(shared.report_w, kind + bytes([index]))
 
     async def serve() -> None:
+        keys.start()
         heartbeat = asyncio.create_task(_heartbeat(report))
         try:
             await server.serve_forever(
@@ -270,11 +330,62 @@ def _worker_main(supervisor: Supervisor, shared: _Shared, index: int, supervisor
     return 0
 
 
+def _keeper_main(supervisor: Supervisor, shared: _Shared, supervisor_pid: int) -> int:
+    _reset_signals()
+    _name_process(b"aiokes-keeper")
+    _stop_with_parent(supervisor_pid)
+    lock_memory()
+    shared.sock.close()  # the keeper serves no clients
+    for _, worker_end in shared.channels:
+        worker_end.close()
+    config = supervisor.config
+    keeper = Keeper(
+        config,
+        [keeper_end for keeper_end, _ in shared.channels if keeper_end is not None],
+        metrics=shared.table.worker(supervisor.workers),
+        reload_config=supervisor.reload_config or (lambda: load_config(config.file)),
+    )
+
+    def report(kind: bytes) -> None:
+        os.write(shared.report_w, kind + bytes([_KEEPER]))
+
+    async def serve() -> None:
+        heartbeat = asyncio.create_task(_heartbeat(report))
+        try:
+            await run_keeper(
+                keeper,
+                on_ready=lambda: report(_READY),
+                on_reload=lambda ok: report(_RELOADED if ok else _RELOAD_FAILED),
+            )
+        finally:
+            heartbeat.cancel()
+
+    try:
+        run_event_loop(serve())
+    except Exception as exc:
+        print(f"aiokes key keeper: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _reset_signals() -> None:
+    signal.set_wakeup_fd(-1)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 async def _heartbeat(report: Callable[[bytes], None]) -> None:
     """Proves to the supervisor that this worker's event loop runs (for the watchdog)."""
     while True:
         report(_HEARTBEAT)
         await asyncio.sleep(_HEARTBEAT_INTERVAL)
+
+
+def _name_process(name: bytes) -> None:
+    """Name the process as ps and /proc/<pid>/comm show it (``aiokes-keeper``, ...)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name[:15]))
 
 
 def _stop_with_parent(supervisor_pid: int) -> None:

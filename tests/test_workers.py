@@ -40,8 +40,22 @@ class ServerProcess:
         return Client(url, cert_file=who.cert_file, key_file=who.key_file, ca_file=self.ca_file)
 
     def workers(self) -> set[int]:
+        return {pid for pid in self._children() if _comm(pid) == "aiokes-worker"}
+
+    def keeper(self) -> int | None:
+        keepers = [pid for pid in self._children() if _comm(pid) == "aiokes-keeper"]
+        return keepers[0] if keepers else None
+
+    def _children(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return {int(pid) for pid in children.read_text().split()}
+        return [int(pid) for pid in children.read_text().split()]
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 @pytest.fixture

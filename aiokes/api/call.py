@@ -14,6 +14,7 @@ from aiokes.metrics import Metrics
 
 if TYPE_CHECKING:
     from aiokes.api.routes import Route
+    from aiokes.key_source import KeySource
     from aiokes.state import ServerState
 
 __all__ = ["Call", "Services"]
@@ -22,12 +23,13 @@ __all__ = ["Call", "Services"]
 @dataclass(slots=True)
 class Services:
     """What lives as long as the process, across reloads: metrics, the audit log, the log
-    streams."""
+    streams, and in a worker of several the link to the key keeper (``keys``)."""
 
     metrics: Metrics = field(default_factory=Metrics)
     audit: AuditLog = field(default_factory=AuditLog)
     audit_stream: LogStream = field(default_factory=LogStream)
     error_stream: LogStream = field(default_factory=LogStream)
+    keys: KeySource | None = None
 
 
 @dataclass(slots=True)

@@ -115,10 +115,14 @@ async def error_log(call: Call) -> web.StreamResponse:
 
 async def _stream(call: Call, stream: LogStream) -> web.StreamResponse:
     """ndjson, one event per line, flushed per event, until the client goes away."""
-    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-    await response.prepare(call.request)
-    async for line in stream.subscribe():
-        await response.write(line)
+    subscription = await stream.open()  # before the headers: every worker forwards by then
+    try:
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(call.request)
+        async for line in subscription:
+            await response.write(line)
+    finally:
+        subscription.close()
     return response
 
 

@@ -1,0 +1,260 @@
+"""A real ``aiokes server --workers N`` process tree for tests: started as the CLI starts it,
+driven with every request on a fresh mTLS connection (so the kernel spreads them over the
+workers), with the process tree (supervisor, key keeper, workers) at hand for faults."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ctypes
+import ctypes.util
+import json
+import os
+import re
+import ssl
+import struct
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trustme
+
+from aiokes._client_tls import client_ssl_context
+from aiokes.client import Client
+from tests.conftest import ClientIdentity, make_identity
+
+START_TIMEOUT = 60.0
+ROUTE_TIMEOUT = 15.0  # KES's default: no request may take longer
+
+
+@dataclass
+class Group:
+    process: asyncio.subprocess.Process
+    port: int
+    directory: Path
+    config_file: Path
+    admin: ClientIdentity
+    ca_file: str
+    output: list[str] = field(default_factory=list)
+    _context: ssl.SSLContext | None = None
+
+    @property
+    def keystore_dir(self) -> Path:
+        return self.directory / "keys"
+
+    def client(self) -> Client:
+        """A client with its own connection pool: its first request opens a new connection."""
+        if self._context is None:
+            self._context = client_ssl_context(
+                cert_file=self.admin.cert_file, key_file=self.admin.key_file, ca_file=self.ca_file
+            )
+        return Client(f"https://127.0.0.1:{self.port}", ssl_context=self._context)
+
+    async def call(self, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+        """One request on a fresh connection: (status, body); never longer than the route
+        timeout (a hang fails the test)."""
+        payload = None if body is None else json.dumps(body).encode()
+        async with asyncio.timeout(ROUTE_TIMEOUT + 5), self.client() as client:
+            status, _, content = await client.request(method, path, payload)
+        return status, content
+
+    async def generate(self, name: str) -> tuple[int, bytes, bytes]:
+        """(status, plaintext, ciphertext) of a data key of ``name``."""
+        status, body = await self.call("POST", f"/v1/key/generate/{name}", {})
+        if status != 200:
+            return status, b"", b""
+        reply = json.loads(body)
+        return status, base64.b64decode(reply["plaintext"]), base64.b64decode(reply["ciphertext"])
+
+    async def decrypt(self, name: str, ciphertext: bytes) -> tuple[int, bytes]:
+        body = {"ciphertext": base64.b64encode(ciphertext).decode()}
+        status, content = await self.call("POST", f"/v1/key/decrypt/{name}", body)
+        if status != 200:
+            return status, content
+        return status, base64.b64decode(json.loads(content)["plaintext"])
+
+    def children(self) -> dict[int, str]:
+        """pid -> process name (``aiokes-keeper`` or ``aiokes-worker``)."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            pids = [int(pid) for pid in path.read_text().split()]
+        except OSError:
+            return {}
+        return {pid: _comm(pid) for pid in pids}
+
+    def workers(self) -> set[int]:
+        return {pid for pid, name in self.children().items() if name == "aiokes-worker"}
+
+    def keeper(self) -> int:
+        keepers = [pid for pid, name in self.children().items() if name == "aiokes-keeper"]
+        assert len(keepers) == 1, self.children()
+        return keepers[0]
+
+    async def wait_for_group(self, gone: set[int], workers: int = 3) -> None:
+        """Until the supervisor replaced the processes in ``gone`` and every worker is ready
+        again (it answers on a fresh connection)."""
+        async with asyncio.timeout(30):
+            while True:
+                children = self.children()
+                live = {pid for pid, name in children.items() if name == "aiokes-worker"}
+                if not (set(children) & gone) and len(live) == workers:
+                    break
+                await asyncio.sleep(0.05)
+            while (await self.call("GET", "/version"))[0] != 200:  # noqa: ASYNC110 - polled
+                await asyncio.sleep(0.05)
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def server_files(directory: Path, tls_ca: trustme.CA) -> ClientIdentity:
+    issued = tls_ca.issue_cert("127.0.0.1", "localhost")
+    issued.private_key_pem.write_to_path(str(directory / "server.key"))
+    issued.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
+    tls_ca.cert_pem.write_to_path(str(directory / "ca.crt"))
+    return make_identity(directory, "admin")
+
+
+def config_yaml(directory: Path, admin: str, keystore: str = "", cache: str = "") -> str:
+    keystore = keystore or f"keystore:\n  fs:\n    path: {directory}/keys\n"
+    cache = cache or "cache:\n  expiry:\n    any: 1h\n    unused: 1h\n"
+    head = textwrap.dedent(
+        f"""\
+        admin:
+          identity: {admin}
+        tls:
+          key: {directory}/server.key
+          cert: {directory}/server.crt
+        log:
+          audit: off
+          error: on
+        """
+    )
+    return head + cache + keystore
+
+
+@asynccontextmanager
+async def running_group(
+    directory: Path,
+    tls_ca: trustme.CA,
+    *,
+    workers: int = 3,
+    keystore: str = "",
+    cache: str = "",
+    env: dict[str, str] | None = None,
+) -> AsyncIterator[Group]:
+    """``aiokes server --config … --workers N`` until the block ends (then SIGTERM)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    admin = server_files(directory, tls_ca)
+    config_file = directory / "config.yml"
+    config_file.write_text(config_yaml(directory, admin.identity, keystore, cache))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aiokes", "server", "--config", str(config_file),
+        "--addr", "127.0.0.1:0", "--workers", str(workers),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    output: list[str] = []
+    try:
+        port = await asyncio.wait_for(_port_from_banner(process, output), START_TIMEOUT)
+        group = Group(process, port, directory, config_file, admin, str(directory / "ca.crt"))
+        group.output = output
+        drain = asyncio.create_task(_collect(process, output))
+        try:
+            yield group
+        finally:
+            await _stop(process)
+            await drain
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 30)
+    except TimeoutError:
+        process.kill()  # the keeper and workers follow: they get SIGTERM when it dies
+        await process.wait()
+
+
+async def _port_from_banner(process: asyncio.subprocess.Process, lines: list[str]) -> int:
+    assert process.stdout is not None
+    while line := (await process.stdout.readline()).decode():
+        lines.append(line)
+        if match := re.match(r"API\s+https://[^:]+:(\d+)", line):
+            return int(match.group(1))
+    raise AssertionError("server exited before listening:\n" + "".join(lines))
+
+
+async def keystore_reads(group: Group) -> int:
+    """The server's count of keystore reads (``/v1/status``, one answer for the group)."""
+    _, body = await group.call("GET", "/v1/status")
+    return int(json.loads(body)["cache"]["keystore_reads"])
+
+
+async def _collect(process: asyncio.subprocess.Process, lines: list[str]) -> None:
+    assert process.stdout is not None
+    while line := await process.stdout.readline():
+        lines.append(line.decode(errors="replace"))
+
+
+# -- counting keystore reads on the fs keystore: file opens, seen by inotify -----------------
+
+_IN_OPEN = 0x20
+_IN_CLOSE_NOWRITE = 0x10
+_IN_NONBLOCK = os.O_NONBLOCK
+_EVENT = struct.Struct("iIII")
+
+
+class FileOpens:
+    """Counts opens of each file in a directory, by any process (Linux inotify): how many
+    times the fs keystore read a key, seen from outside the server.
+
+    inotify merges an event with an identical one still unread, so two *overlapping* opens
+    of one file may count once (closes are watched too, so that sequential reads alternate
+    open/close and never merge). Exact counts come from the server's ``keystore_reads`` and
+    from the fake vault; this is the outside view that needs no cooperation of the server."""
+
+    def __init__(self, directory: Path) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        self._fd = libc.inotify_init1(_IN_NONBLOCK)
+        if self._fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        mask = _IN_OPEN | _IN_CLOSE_NOWRITE
+        if libc.inotify_add_watch(self._fd, str(directory).encode(), mask) < 0:
+            raise OSError(ctypes.get_errno(), "inotify_add_watch")
+        self.opens: dict[str, int] = {}
+
+    def count(self, name: str) -> int:
+        self._drain()
+        return self.opens.get(name, 0)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return
+            offset = 0
+            while offset < len(data):
+                _, mask, _, length = _EVENT.unpack_from(data, offset)
+                raw = data[offset + _EVENT.size : offset + _EVENT.size + length]
+                name = raw.rstrip(b"\0").decode()
+                if mask & _IN_OPEN and name:
+                    self.opens[name] = self.opens.get(name, 0) + 1
+                offset += _EVENT.size + length
+
+    def close(self) -> None:
+        os.close(self._fd)
