@@ -30,6 +30,7 @@ its own event loop and a :class:`~aiokes.cache.KeyCache` of key *records*:
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Iterable
@@ -52,6 +53,7 @@ from aiokes.keeper_channel import (
 )
 from aiokes.keeper_slots import Slot, WorkerSlots
 from aiokes.keystore import Keystore
+from aiokes.keystore.mirror import MirrorKeystore
 from aiokes.log import LogStream, configure_logging, error_logger
 from aiokes.metrics import Metrics
 from aiokes.state import cache_settings, create_configured_keys
@@ -284,7 +286,9 @@ class Keeper:
             return [Outcome.OK, page.continue_at.encode()]
         if kind == Kind.STATUS:
             state = await store.cache.status()
-            return [Outcome.OK, repr(state.latency).encode()]
+            return [Outcome.OK, repr(state.latency).encode(), b"1" if state.read_only else b"0"]
+        if kind == Kind.MIRROR:
+            return _mirror_reply(store.keystore)
         raise KeystoreError(f"key keeper: unknown request {kind!r}")
 
     # -- broadcasts ------------------------------------------------------------------------
@@ -378,3 +382,12 @@ async def run_keeper(
         await stopping.wait()
     finally:
         await keeper.stop()
+
+
+def _mirror_reply(keystore: Keystore) -> list[bytes]:
+    """What ``/v1/status`` and ``/v1/metrics`` show of a mirror keystore, which only this
+    process holds (its checks run here); nothing for any other keystore."""
+    if not isinstance(keystore, MirrorKeystore):
+        return [Outcome.OK]
+    report = keystore.report()
+    return [Outcome.OK, json.dumps(report.as_status()).encode(), report.as_metrics().encode()]

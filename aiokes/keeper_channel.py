@@ -21,7 +21,13 @@ import socket
 import struct
 from collections.abc import Callable, Iterable, Iterator
 
-from aiokes.errors import KeyExists, KeyNotFound, KeystoreError, KeystoreUnreachable
+from aiokes.errors import (
+    KeyExists,
+    KeyNameReserved,
+    KeyNotFound,
+    KeystoreError,
+    KeystoreUnreachable,
+)
 
 __all__ = [
     "MAX_MESSAGE",
@@ -53,7 +59,8 @@ class Kind:
     CREATE = b"c"  # name, record -> REPLY()
     DELETE = b"d"  # name -> REPLY()
     LIST = b"l"  # prefix -> REPLY(continue_at, *names)
-    STATUS = b"s"  # -> REPLY(latency)
+    STATUS = b"s"  # -> REPLY(latency, read_only b"1"/b"0")
+    MIRROR = b"m"  # -> REPLY(status JSON, metrics text) of a mirror keystore, REPLY() if none
     ACK = b"a"  # id = the broadcast's sequence number
     USED = b"u"  # id = sequence number; names used since the last collection
     DEMAND = b"D"  # stream, b"1"/b"0": a log subscriber appeared / the last one left
@@ -74,6 +81,7 @@ class Outcome:
     OK = b"0"
     NOT_FOUND = b"n"
     EXISTS = b"e"
+    RESERVED = b"r"  # a deleted name whose tombstone still holds it (a KeyExists of its own)
     UNREACHABLE = b"u"
     KEYSTORE = b"k"
 
@@ -85,6 +93,8 @@ def failure_reply(exc: BaseException) -> list[bytes]:
     """The ``REPLY`` fields that make the worker raise the same kind of error."""
     if isinstance(exc, KeyNotFound):
         return [Outcome.NOT_FOUND, exc.message.encode()]
+    if isinstance(exc, KeyNameReserved):  # before KeyExists, its base: 409 and its own text
+        return [Outcome.RESERVED, exc.message.encode()]
     if isinstance(exc, KeyExists):
         return [Outcome.EXISTS, exc.message.encode()]
     if isinstance(exc, KeystoreUnreachable):
@@ -102,6 +112,8 @@ def raise_failure(fields: list[bytes]) -> None:
     text = fields[1].decode(errors="replace") if len(fields) > 1 else "key keeper failed"
     if outcome == Outcome.NOT_FOUND:
         raise KeyNotFound(text)
+    if outcome == Outcome.RESERVED:
+        raise KeyNameReserved(text)
     if outcome == Outcome.EXISTS:
         raise KeyExists(text)
     if outcome == Outcome.UNREACHABLE:

@@ -20,6 +20,7 @@ import asyncio
 import builtins
 import functools
 import itertools
+import json
 import os
 import socket
 from dataclasses import dataclass, field
@@ -122,7 +123,16 @@ class KeeperKeys:
 
     async def status(self) -> KeystoreState:
         fields = await self._call(Kind.STATUS)
-        return KeystoreState(latency=float(fields[1]))
+        return KeystoreState(latency=float(fields[1]), read_only=fields[2:3] == [b"1"])
+
+    async def mirror_view(self) -> tuple[dict[str, object], str] | None:
+        """The mirror keystore's ``/v1/status`` object and ``/v1/metrics`` lines, from the
+        keeper that holds it; ``None`` when the keystore is no mirror."""
+        fields = await self._call(Kind.MIRROR)
+        if len(fields) < 3:
+            return None
+        status: dict[str, object] = json.loads(fields[1])
+        return status, fields[2].decode()
 
     def stats(self) -> CacheStats:
         """Hits and misses of this worker; the keeper publishes reads, entries, offline."""

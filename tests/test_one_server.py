@@ -67,6 +67,11 @@ async def test_a_deleted_key_decrypts_on_no_worker(group: Group) -> None:
 async def test_a_recreated_name_opens_none_of_the_old_ciphertexts(group: Group) -> None:
     _, old = await _created_and_warm(group, "reborn")
     assert await group.call("DELETE", "/v1/key/delete/reborn") == (200, b"")
+    # The name is reserved by its tombstone (other instances may still cache the key) until
+    # an operator lifts it; then the name is free and the old key must stay dead everywhere.
+    status, _ = await group.call("POST", "/v1/key/create/reborn")
+    assert status == 409
+    await _lift_tombstone(group, "reborn")
     assert await group.call("POST", "/v1/key/create/reborn") == (200, b"")
     assert await _everywhere(group, "reborn", old) == [400] * FRESH  # not authentic
     status, plaintext, new = await group.generate("reborn")
@@ -255,3 +260,21 @@ async def test_unused_expiry_counts_the_hits_of_every_worker(
 async def _storm_of(group: Group, name: str, count: int) -> list[int]:
     results = await asyncio.gather(*(group.generate(name) for _ in range(count)))
     return [status for status, _, _ in results]
+
+
+async def _lift_tombstone(group: Group, name: str) -> None:
+    """``aiokes tombstone rm``, as an operator runs it against the server's config file."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aiokes",
+        "tombstone",
+        "rm",
+        "--config",
+        str(group.config_file),
+        name,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()

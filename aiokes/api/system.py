@@ -13,7 +13,9 @@ from aiohttp import web
 from aiokes.__about__ import __version__
 from aiokes.api.call import Call
 from aiokes.api.wire import empty_response, json_response
+from aiokes.config.schema import MirrorKeystoreConfig
 from aiokes.errors import APIError, KeystoreError, KeystoreUnreachable
+from aiokes.keeper_client import KeeperKeys
 from aiokes.keystore.mirror import MirrorKeystore
 from aiokes.log import LogStream
 from aiokes.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -65,8 +67,9 @@ async def status(call: Call) -> web.StreamResponse:
         reply["keystore_unavailable"] = True
         reply["keystore_unreachable"] = True
     reply["cache"] = _cache_stats(call)
-    if isinstance(call.state.keystore, MirrorKeystore):
-        reply["mirror"] = call.state.keystore.report().as_status()
+    mirror = await _mirror_view(call)
+    if mirror is not None:
+        reply["mirror"] = mirror[0]
     return json_response(reply)
 
 
@@ -87,8 +90,9 @@ async def ready(call: Call) -> web.StreamResponse:
 async def metrics(call: Call) -> web.StreamResponse:
     publish_cache_stats(call.services.metrics, call.state)  # this worker's, up to the moment
     text = call.services.metrics.render()
-    if isinstance(call.state.keystore, MirrorKeystore):
-        text += call.state.keystore.report().as_metrics()
+    mirror = await _mirror_view(call)
+    if mirror is not None:
+        text += mirror[1]
     return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
@@ -146,3 +150,21 @@ def publish_cache_stats(metrics: Metrics, state: ServerState) -> None:
         entries=stats.entries,
         offline=int(stats.offline),
     )
+
+
+async def _mirror_view(call: Call) -> tuple[dict[str, object], str] | None:
+    """A mirror keystore's status object and metrics lines: from the keystore in a single
+    process, from the key keeper (which holds the keystore) in a worker of several."""
+    keystore, keys = call.state.keystore, call.state.keys
+    if isinstance(keystore, MirrorKeystore):
+        report = keystore.report()
+        return report.as_status(), report.as_metrics()
+    if not isinstance(call.state.config.keystore, MirrorKeystoreConfig):
+        return None
+    if not isinstance(keys, KeeperKeys):
+        return None
+    try:
+        async with call.deadline():
+            return await keys.mirror_view()
+    except KeystoreError:  # the keeper is gone (being restarted): nothing to show now
+        return None
