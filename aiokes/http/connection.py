@@ -50,7 +50,7 @@ class Connection(asyncio.BufferedProtocol):
         self._parsing: Request | None = None  # the request whose body is being parsed
         self._task: asyncio.Task[None] | None = None
         self._refusal: str | None = None  # why the bytes after the queued requests are refused
-        self._closing = False  # answer what is queued, then close (shutdown, refusal, upgrade)
+        self._closing = False  # answer what is queued, then close (shutdown, upgrade, EOF)
         self._parse_ended = False  # after a refusal or an upgrade request: bytes are ignored
         self._read_paused = False
         self._write_paused = False
@@ -96,10 +96,13 @@ class Connection(asyncio.BufferedProtocol):
             self._refuse(str(cause))
         except httptools.HttpParserError as exc:
             self._refuse(str(exc) or type(exc).__name__)
-        if self._queue and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._serve())
-        elif len(self._queue) > _MAX_QUEUED:
-            self._pause_reading()
+        if self._queue:
+            if self._task is None:
+                self._task = asyncio.get_running_loop().create_task(self._serve())
+            elif len(self._queue) > _MAX_QUEUED:
+                self._pause_reading()
+        elif self._refusal is not None and self._task is None:
+            self._send_refusal()
 
     def eof_received(self) -> bool:
         if self._parsing is not None:
@@ -204,7 +207,7 @@ class Connection(asyncio.BufferedProtocol):
                     return
                 if self._write_paused:
                     await self._drain()
-                if self._read_paused and len(queue) <= _MAX_QUEUED and not self._closing:
+                if self._read_paused and len(queue) <= _MAX_QUEUED and not self._parse_ended:
                     self._resume_reading()
         except (ConnectionError, asyncio.CancelledError):
             self.abort()  # the client left (or the server stops): nobody to answer
@@ -301,15 +304,13 @@ class Connection(asyncio.BufferedProtocol):
         was fine but whose body broke (a bad chunk) is answered by its route instead, whose
         body reader fails as on any malformed body."""
         self._listener.complain(self._remote, f"refused a malformed request: {reason}")
-        self._parse_ended = self._closing = True
+        self._parse_ended = True
         self._pause_reading()
         if self._parsing is not None:
             self._parsing.abort(malformed=True)
             self._parsing = None
         else:
-            self._refusal = reason
-            if self._task is None:
-                self._send_refusal()
+            self._refusal = reason  # sent once the requests before it are answered
 
     def _send_refusal(self) -> None:
         if self._transport is not None:
