@@ -235,21 +235,24 @@ class Connection(asyncio.BufferedProtocol):
                 transport.write(b"0\r\n\r\n")
             keep = keep and not request.http10
         else:
-            head = [status_line(response.status, request.http10), response.header_block]
-            head.append(self._listener.date.line())
-            head.append(b"Content-Length: %d\r\n" % len(response.body))
-            if not keep:
-                head.append(b"Connection: close\r\n\r\n")
-            elif request.http10:
-                head.append(b"Connection: keep-alive\r\n\r\n")
+            body = response.body
+            if keep:
+                end = b"Connection: keep-alive\r\n\r\n" if request.http10 else b"\r\n"
             else:
-                head.append(b"\r\n")
-            body = b"" if request.method == "HEAD" else response.body
-            if len(body) > 16384:
-                transport.writelines((b"".join(head), body))
+                end = b"Connection: close\r\n\r\n"
+            head = b"%s%s%sContent-Length: %d\r\n%s" % (
+                status_line(response.status, request.http10),
+                response.header_block,
+                self._listener.date.line(),
+                len(body),
+                end,
+            )
+            if request.method == "HEAD":
+                transport.write(head)
+            elif len(body) > 16384:  # not copied into the head
+                transport.writelines((head, body))
             else:
-                head.append(body)
-                transport.write(b"".join(head))
+                transport.write(head + body)
         if not keep:
             self._close()
         return keep
