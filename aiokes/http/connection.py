@@ -347,9 +347,11 @@ class Connection(asyncio.BufferedProtocol):
             if self._deadline != math.inf:
                 self._arm(now)
         else:
-            if self._head_started:  # an idle connection is closed quietly, as Go does
+            if self._head_started:
                 self._listener.stalled(self._remote)
-            self.abort()
+                self.abort()
+            else:  # an idle connection is closed quietly, as Go does
+                self._close()
 
     def _pause_reading(self) -> None:
         if not self._read_paused and self._transport is not None:
