@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tests.api.helpers import client_context
 from tests.conftest import RunningServer
 
-__all__ = ["Answer", "Raw", "connect", "request"]
+__all__ = ["Answer", "Raw", "connect", "open_raw", "request"]
 
 HANG_GUARD = 10.0  # seconds; only reached when the behaviour under test is broken
 
@@ -78,12 +78,19 @@ def _split(line: str) -> tuple[str, str]:
     return name.strip().lower(), value.strip()
 
 
-@contextlib.asynccontextmanager
-async def connect(server: RunningServer, who: object = None) -> AsyncIterator[Raw]:
+def connect(
+    server: RunningServer, who: object = None
+) -> contextlib.AbstractAsyncContextManager[Raw]:
     """A raw connection as the admin (or ``who``: a conftest identity)."""
     context = client_context(server) if who is None else client_context(server, who)
+    return open_raw(server.server.port, context)
+
+
+@contextlib.asynccontextmanager
+async def open_raw(port: int, context: ssl.SSLContext) -> AsyncIterator[Raw]:
+    """A raw connection to ``127.0.0.1:port`` over ``context``."""
     reader, writer = await asyncio.open_connection(
-        "127.0.0.1", server.server.port, ssl=context, server_hostname="127.0.0.1"
+        "127.0.0.1", port, ssl=context, server_hostname="127.0.0.1"
     )
     try:
         yield Raw(reader, writer)
