@@ -202,7 +202,8 @@ class Connection(asyncio.BufferedProtocol):
                 try:
                     response = await self._handler(request)
                 finally:
-                    queue.popleft()
+                    if queue:
+                        queue.popleft()
                 if not self._answer(request, response):
                     return
                 if self._write_paused:
@@ -221,7 +222,9 @@ class Connection(asyncio.BufferedProtocol):
             self._send_refusal()
         elif self._closing:
             self._close()
-        elif not self._head_started and self._parsing is None:
+        elif self._head_started:  # the next head's time starts now, as in Go
+            self._wait_for_client(self._listener.limits.header_timeout)
+        elif self._parsing is None:
             self._wait_for_client(self._listener.limits.keepalive_timeout)
 
     def _answer(self, request: Request, response: Response) -> bool:
@@ -341,8 +344,9 @@ class Connection(asyncio.BufferedProtocol):
         if self._transport is None:
             return
         now = self._listener.loop.time()
-        if self._task is not None:  # answering: the route's timeout bounds it
-            self._arm(now)
+        if self._task is not None:  # answering: the route's timeout bounds it; look again later
+            self._timer_at = now + self._listener.limits.header_timeout
+            self._timer = self._listener.loop.call_at(self._timer_at, self._check_deadline)
         elif now < self._deadline:
             if self._deadline != math.inf:
                 self._arm(now)
@@ -364,6 +368,9 @@ class Connection(asyncio.BufferedProtocol):
             self._transport.resume_reading()
 
     def _close(self) -> None:
+        """Close after what is written; nothing more is read or answered."""
+        self._parse_ended = True
+        self._queue.clear()
         if self._transport is not None:
             self._transport.close()
 

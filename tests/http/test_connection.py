@@ -198,3 +198,15 @@ async def test_stop_closes_idle_connections_and_finishes_requests_in_flight(
         assert answer.status == 200, answer
         assert answer.header("connection") == "close"
         await asyncio.wait_for(stopping, HANG_GUARD)
+
+
+async def test_nothing_is_answered_after_a_connection_close_request(
+    server: RunningServer,
+) -> None:
+    await _with_key(server)
+    async with connect(server) as raw:
+        closing = request("GET", "/version", None, "Connection: close")
+        await raw.send(closing + request("PUT", "/v1/key/create/after-close"))
+        assert (await raw.answer()).status == 200
+        assert await raw.closed_by_server()
+    assert not (server.keystore_dir / "after-close").exists()
