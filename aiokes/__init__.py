@@ -1,4 +1,4 @@
-"""aiokes: a KES-compatible key encryption service on aiohttp and uvloop.
+"""aiokes: a KES-compatible key encryption service on uvloop and httptools (llhttp).
 
 The supported library surface is what this module exports; everything else may change.
 """

@@ -35,7 +35,8 @@ _SUM_US = _BUCKET_BASE + len(_BUCKETS)  # response time sum in microseconds
 _ACTIVE = _SUM_US + 1
 _AUDIT_EVENTS = _ACTIVE + 1
 _ERROR_EVENTS = _AUDIT_EVENTS + 1
-_CACHE_BASE = _ERROR_EVENTS + 1
+_STALLED = _ERROR_EVENTS + 1
+_CACHE_BASE = _STALLED + 1
 _ROW = _CACHE_BASE + len(_CACHE_FIELDS)
 
 
@@ -100,6 +101,10 @@ class Metrics:
     def error_event(self) -> None:
         self._cells[self._base + _ERROR_EVENTS] += 1
 
+    def request_stalled(self) -> None:
+        """A client did not send a request's head or body in time (the connection closed)."""
+        self._cells[self._base + _STALLED] += 1
+
     def publish_cache(self, **values: int) -> None:
         """Store this worker's cache counters (``hits=…``, see ``_CACHE_FIELDS``)."""
         for offset, name in enumerate(_CACHE_FIELDS):
@@ -128,6 +133,7 @@ class Metrics:
         for name, help_text, read in _SYSTEM_GAUGES:
             _gauge(lines, name, help_text, read(self))
         _gauge(lines, "aiokes_workers", "Number of worker processes.", self.table.workers)
+        _single_counter(lines, "aiokes_http_request_stalled", _HELP_STALLED, total(_STALLED))
         for offset, field in enumerate(_CACHE_FIELDS):
             kind = "gauge" if field in ("entries", "offline") else "counter"
             name = f"aiokes_cache_{field}"
@@ -193,6 +199,7 @@ _FIELD_NAMES = {
     "active": _ACTIVE,
     "audit_events": _AUDIT_EVENTS,
     "error_events": _ERROR_EVENTS,
+    "stalled": _STALLED,
     **{f"cache_{name}": _CACHE_BASE + i for i, name in enumerate(_CACHE_FIELDS)},
 }
 _REQUEST_FAMILIES = (
@@ -219,6 +226,7 @@ _HELP_ACTIVE = "Number of active requests that are not finished, yet."
 _HELP_RESPONSE_TIME = "Histogram of request response times spawning from 10ms to 10s."
 _HELP_ERROR_EVENTS = "Number of error log events written to the error log targets."
 _HELP_AUDIT_EVENTS = "Number of audit log events written to the audit log targets."
+_HELP_STALLED = "Connections closed because a request's head or body did not arrive in time."
 _CACHE_HELP = {
     "hits": "Key cache lookups answered from the cache.",
     "misses": "Key cache lookups that needed the keystore.",

@@ -8,12 +8,9 @@ import os
 import signal
 import socket
 import ssl
-import warnings
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
-
-from aiohttp import web
 
 from aiokes import systemd
 from aiokes.api import default_routes
@@ -22,6 +19,7 @@ from aiokes.api.dispatch import Dispatcher
 from aiokes.api.system import publish_cache_stats
 from aiokes.config import ServerConfig, load_config
 from aiokes.errors import AiokesError
+from aiokes.http import Limits, Listener
 from aiokes.log import configure_logging, error_logger
 from aiokes.state import ServerState, build_state
 from aiokes.tls import load_server_certificate, server_context
@@ -29,6 +27,7 @@ from aiokes.tls import load_server_certificate, server_context
 __all__ = ["Server", "listen_socket", "parse_address", "run_event_loop", "tls_context"]
 
 KEEPALIVE_TIMEOUT = 90.0  # KES's idle timeout
+HEADER_TIMEOUT = 5.0  # KES's ReadHeaderTimeout (a request's head; also the TLS handshake)
 SHUTDOWN_TIMEOUT = 10.0  # in-flight requests get this long to finish on SIGTERM
 TLS_REFRESH_INTERVAL = 15 * 60.0  # as KES
 CACHE_STATS_INTERVAL = 1.0  # how stale another worker's cache counters may be in /v1/metrics
@@ -105,7 +104,8 @@ class Server:
         self._sock = sock
         self._port = self.address.port
         self._ssl_context = ssl_context
-        self._runner: web.ServerRunner | None = None
+        self.http_limits = Limits(HEADER_TIMEOUT, KEEPALIVE_TIMEOUT)
+        self._listener: Listener | None = None
         self._dispatcher: Dispatcher | None = None
         self._reload_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
@@ -127,18 +127,15 @@ class Server:
             self._ssl_context = tls_context(self.config)
         state = await build_state(self.config, default_routes(), shared_keys=self.services.keys)
         self._dispatcher = Dispatcher(state, self.services)
-        server = web.Server(self._dispatcher, keepalive_timeout=KEEPALIVE_TIMEOUT, access_log=None)
-        self._runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_TIMEOUT)
-        await self._runner.setup()
         if self._sock is None:
             self._sock = listen_socket(self.address)
         self._port = int(self._sock.getsockname()[1])
-        with warnings.catch_warnings():
-            # aiohttp's SockSite always forwards its default shutdown_timeout and then warns
-            # about it; ours is set on the runner, where it belongs.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            site = web.SockSite(self._runner, self._sock, ssl_context=self._ssl_context)
-        await site.start()
+        self._listener = Listener(
+            self._dispatcher,
+            limits=self.http_limits,
+            on_stalled=self.services.metrics.request_stalled,
+        )
+        await self._listener.start(self._sock, self._ssl_context)
         self._background = [
             asyncio.create_task(self._publish_cache_stats()),
             asyncio.create_task(self._refresh_certificate()),
@@ -225,9 +222,9 @@ class Server:
         self._background = []
         self.services.audit_stream.close()  # log streams never end on their own
         self.services.error_stream.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._listener is not None:
+            await self._listener.shutdown(SHUTDOWN_TIMEOUT)
+            self._listener = None
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
         if self._dispatcher is not None:

@@ -284,6 +284,69 @@ def handler(
         _write_json(json_file, document)
 
 
+@main.command("saturate")
+@click.option("--kes", "kes", default=None, help="A KES binary you built, measured alongside.")
+@click.option("--before", default=None, help="Another aiokes source tree, measured as 'before'.")
+@click.option("--vegeta", default=None, help="The vegeta binary (default: $VEGETA or PATH).")
+@click.option("--scenario", "scenarios", default="generate,decrypt", show_default=True)
+@click.option("--rounds", type=click.IntRange(1, 50), default=3, show_default=True)
+@click.option("--duration", type=click.FloatRange(1, 600), default=10.0, show_default=True)
+@click.option("--connections", type=click.IntRange(1, 5000), default=64, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+def saturate_command(
+    kes: str | None,
+    before: str | None,
+    vegeta: str | None,
+    scenarios: str,
+    rounds: int,
+    duration: float,
+    connections: int,
+    out: Path | None,
+) -> None:
+    """aiokes (and KES, and an older aiokes) on core 0, saturated by vegeta on core 1."""
+    from bench.machine import describe_machine
+    from bench.saturate import (
+        aiokes_server,
+        find_vegeta,
+        kes_server,
+        ratio_table,
+        rows_json,
+        rows_table,
+        saturate,
+    )
+
+    try:
+        loader = find_vegeta(vegeta)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    chosen = tuple(part for part in scenarios.split(",") if part)
+    if not set(chosen) <= {"generate", "decrypt"}:
+        raise click.BadParameter(f"'{scenarios}': generate and/or decrypt")
+    servers = [aiokes_server()]
+    if before:
+        servers.append(aiokes_server("before", before))
+    if kes:
+        servers.append(kes_server(kes))
+    out = out or _default_out()
+    machine = describe_machine()
+    rows = saturate(
+        out,
+        servers,
+        vegeta=loader,
+        scenarios=chosen,
+        rounds=rounds,
+        duration=duration,
+        connections=connections,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    _echo_machine(machine)
+    click.echo(rows_table(rows))
+    for other in [server.name for server in servers[1:]]:
+        click.echo()
+        click.echo(ratio_table(rows, "aiokes", other))
+    _write_json(out / "saturate.json", {"machine": machine, "rows": rows_json(rows)})
+
+
 @main.command("memory")
 @click.option("--keys", type=click.IntRange(200), default=10_000, show_default=True)
 @click.option("--connections", type=click.IntRange(1, 5000), default=500, show_default=True)

@@ -1,9 +1,10 @@
 """CPU per request of the HTTP layer and handler alone: aiokes's dispatcher vs the baseline's.
 
-``python -m bench handler`` feeds pre-encoded ``generate`` requests straight into aiohttp's
-request handlers (the protocol objects a listening server would create per connection),
-through transports that only record that a response was written. There is no TLS, no socket
-and no load generator, so what is left is aiohttp's parsing and writing plus each server's own
+``python -m bench handler`` feeds pre-encoded ``generate`` requests straight into each
+server's protocol objects (what a listening server would create per connection: aiokes's
+:mod:`aiokes.http` connection, aiohttp's request handler for the baseline), through transports
+that only record that a response was written. There is no TLS, no socket and no load
+generator, so what is left is each HTTP layer's parsing and writing plus each server's own
 handler, in one process on one core: a steady figure on a noisy machine, where the socket
 benchmark (``run``) drifts by tens of percent between runs. Both servers run alternately in
 the same process; the difference between them is what aiokes adds per request.
@@ -34,6 +35,7 @@ from aiokes.api import default_routes
 from aiokes.api.call import Services
 from aiokes.api.dispatch import Dispatcher
 from aiokes.config import load_config
+from aiokes.http import Listener
 from aiokes.state import ServerState, build_state
 from bench.baseline import BaselineHandler
 from bench.certs import BenchCertificates, make_certificates
@@ -138,11 +140,12 @@ class _PeerCertificate:
         return self._der
 
 
-_Link = tuple[web.RequestHandler, _RecordingTransport]
+Server = Callable[[], asyncio.BaseProtocol]  # makes the protocol of one connection
+_Link = tuple[asyncio.BaseProtocol, _RecordingTransport]
 
 
 async def _cpu_per_request(
-    server: web.Server, peer: _PeerCertificate, request: bytes, connections: int, requests: int
+    server: Server, peer: _PeerCertificate, request: bytes, connections: int, requests: int
 ) -> float:
     """Send ``request`` on every connection, wait for every answer, repeat; CPU µs each."""
     links = _connect(server, peer, connections)
@@ -160,7 +163,7 @@ async def _cpu_per_request(
         _disconnect(links)
 
 
-async def _answer_once(server: web.Server, peer: _PeerCertificate, request: bytes) -> bytes:
+async def _answer_once(server: Server, peer: _PeerCertificate, request: bytes) -> bytes:
     """Send ``request`` once (set-up: create a key, seal a data key); the answer's body."""
     links = _connect(server, peer, 1)
     try:
@@ -171,7 +174,7 @@ async def _answer_once(server: web.Server, peer: _PeerCertificate, request: byte
         _disconnect(links)
 
 
-def _connect(server: web.Server, peer: _PeerCertificate, count: int) -> list[_Link]:
+def _connect(server: Server, peer: _PeerCertificate, count: int) -> list[_Link]:
     links = []
     for _ in range(count):
         protocol, transport = server(), _RecordingTransport(peer)
@@ -184,10 +187,21 @@ async def _round_trip(links: list[_Link], request: bytes) -> None:
     loop = asyncio.get_running_loop()
     for protocol, transport in links:
         transport.answered = loop.create_future()
-        protocol.data_received(request)
+        _feed(protocol, request)
     for _, transport in links:
         assert transport.answered is not None
         await transport.answered
+
+
+def _feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
+    """Deliver ``data`` as the event loop would, to either kind of protocol."""
+    if isinstance(protocol, asyncio.BufferedProtocol):
+        buffer = memoryview(protocol.get_buffer(len(data)))
+        buffer[: len(data)] = data
+        protocol.buffer_updated(len(data))
+    else:
+        assert isinstance(protocol, asyncio.Protocol)
+        protocol.data_received(data)
 
 
 def _check_answers(links: list[_Link]) -> None:
@@ -201,13 +215,14 @@ def _disconnect(links: list[_Link]) -> None:
         protocol.connection_lost(None)
 
 
-async def _aiokes_server(workdir: Path, certs: BenchCertificates) -> tuple[web.Server, ServerState]:
+async def _aiokes_server(workdir: Path, certs: BenchCertificates) -> tuple[Server, ServerState]:
     """aiokes as the ``aiokes-fs`` target runs it: fs keystore, MinIO-like policy, audit on."""
     config = load_config(str(aiokes_config(workdir, certs)))
     state = await build_state(config, default_routes())
     services = Services()
     services.audit.configure(logging.INFO, "/dev/null")
-    return web.Server(Dispatcher(state, services), access_log=None), state
+    listener = Listener(Dispatcher(state, services))
+    return listener.protocol, state
 
 
 async def _measure(
@@ -215,11 +230,11 @@ async def _measure(
 ) -> HandlerCosts:
     peer = _PeerCertificate(_client_der(certs))
     aiokes, state = await _aiokes_server(workdir, certs)
-    baseline = web.Server(BaselineHandler(), access_log=None)
+    baseline: Server = web.Server(BaselineHandler(), access_log=None)
     try:
         create = build_request("POST", f"/v1/key/create/{_KEY}", "127.0.0.1", b"")
         await _answer_once(aiokes, peer, create)
-        servers = [
+        servers: list[tuple[str, Server, bytes]] = [
             ("aiokes", aiokes, await _request(aiokes, peer, options.scenario)),
             ("baseline", baseline, await _request(baseline, peer, options.scenario)),
         ]
@@ -242,7 +257,7 @@ async def _measure(
         await state.aclose()
 
 
-async def _request(server: web.Server, peer: _PeerCertificate, scenario: str) -> bytes:
+async def _request(server: Server, peer: _PeerCertificate, scenario: str) -> bytes:
     """The request to measure: ``generate`` as MinIO sends it, or ``decrypt`` of a data key
     this server sealed (each server opens only its own ciphertexts)."""
     generate = build_request(

@@ -201,3 +201,45 @@ def test_handler_measurement_refuses_to_measure_error_answers() -> None:
 
     with pytest.raises(RuntimeError, match="403"):
         asyncio.run(measure())
+
+
+def test_saturate_reads_vegetas_report_and_compares_servers_round_by_round() -> None:
+    from bench.saturate import Row, parse_report, ratio_table
+
+    report = json.dumps(
+        {
+            "requests": 1000,
+            "success": 1.0,
+            "throughput": 99.5,
+            "latencies": {"50th": 2_000_000, "99th": 9_500_000},
+        }
+    )
+    figures = parse_report(report)
+    assert figures == {
+        "requests": 1000.0,
+        "success": 1.0,
+        "throughput": 99.5,
+        "p50_ms": 2.0,
+        "p99_ms": 9.5,
+    }
+
+    def row(index: int, server: str, rate: float, cpu: float) -> Row:
+        return Row(index, "generate", server, 100, 1.0, rate, 1.0, cpu, 0.5, 1.0, 2.0)
+
+    rows = [
+        row(0, "aiokes", 300, 10),
+        row(0, "kes", 200, 20),
+        row(1, "kes", 100, 30),
+        row(1, "aiokes", 200, 10),
+    ]
+    table = ratio_table(rows, "aiokes", "kes")
+    assert "| generate | 0 | 1.50 | 2.00 |" in table
+    assert "| generate | 1 | 2.00 | 3.00 |" in table
+    assert "| **generate** | median | **1.75** | **2.50** |" in table
+
+
+def test_saturate_refuses_to_run_without_a_loader(tmp_path: Path) -> None:
+    from bench.saturate import find_vegeta
+
+    with pytest.raises(FileNotFoundError, match="vegeta not found"):
+        find_vegeta(str(tmp_path / "no-such-vegeta"))

@@ -6,9 +6,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
 from aiokes.audit import AuditLog
+from aiokes.http import Request
 from aiokes.log import LogStream
 from aiokes.metrics import Metrics
 
@@ -34,7 +33,7 @@ class Services:
 
 @dataclass(slots=True)
 class Call:
-    request: web.BaseRequest
+    request: Request
     state: ServerState
     services: Services
     route: Route

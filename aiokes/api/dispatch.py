@@ -1,21 +1,19 @@
 """The one request handler: route, check the method, authenticate, read the body, call the
 handler under its timeout, and map every failure to KES's status and message.
 
-aiohttp's low-level server calls :class:`Dispatcher` directly — no router, no middleware
-chain — because this runs thousands of times a second and every layer costs.
+The HTTP layer (:mod:`aiokes.http`) calls :class:`Dispatcher` directly — no router, no
+middleware chain — because this runs thousands of times a second and every layer costs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-
-from aiohttp import web
 
 from aiokes.api.call import Call, Services
 from aiokes.api.routes import Auth, Route
 from aiokes.api.wire import error_response
 from aiokes.errors import APIError, BadRequest
+from aiokes.http import BadBody, Request, Response, header_block
 from aiokes.log import error_logger
 from aiokes.state import ServerState
 from aiokes.tls import peer_identity
@@ -24,10 +22,9 @@ __all__ = ["Dispatcher"]
 
 # Go's http.NotFound, byte for byte.
 _NOT_FOUND = b"404 page not found\n"
-_NOT_FOUND_HEADERS = {
-    "Content-Type": "text/plain; charset=utf-8",
-    "X-Content-Type-Options": "nosniff",
-}
+_NOT_FOUND_HEADERS = header_block(
+    {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"}
+)
 
 
 class Dispatcher:
@@ -44,23 +41,23 @@ class Dispatcher:
         self._audit_log = services.audit
         self._audit_stream = services.audit_stream
 
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
         state = self.state  # one snapshot for the whole request, even across a reload
         path = request.path
         found = state.routes.find(path)
         if found is None:
             self._audit(request, path, "", 404, started)
-            return web.Response(status=404, body=_NOT_FOUND, headers=_NOT_FOUND_HEADERS)
+            return Response(_NOT_FOUND, 404, _NOT_FOUND_HEADERS)
         route, resource = found
-        peer = _peer_identity(request)
+        peer = peer_identity(request.ssl_object)
         identity = peer or ""  # known even when refused: the audit log says who it was
         activity = state.activity
         activity.enter()
         try:
             _admit(request.method, route, state, peer, route.canonical_path(resource))
         except APIError as exc:
-            response: web.StreamResponse = error_response(exc)
+            response = error_response(exc)
         else:
             response = await self._handle(request, state, route, identity, resource, started)
         finally:
@@ -70,25 +67,30 @@ class Dispatcher:
 
     async def _handle(
         self,
-        request: web.BaseRequest,
+        request: Request,
         state: ServerState,
         route: Route,
         identity: str,
         resource: str,
         started: float,
-    ) -> web.StreamResponse:
+    ) -> Response:
         metrics = self._metrics
         metered = route.metered
         if metered:
             metrics.request_started()
         try:
-            body = _body_at_hand(request, route)
+            limit = route.max_body
+            body = request.body_at_hand(limit) if limit else b""  # usually came with the head
             if body is None:
-                body = await _read_body(request, route)
+                body = await request.read_body(limit, route.timeout or None)
             call = Call(request, state, self.services, route, identity, resource, body)
             response = await route.handler(call)
         except APIError as exc:
             response = error_response(exc)
+        except BadBody:
+            # Larger than the route takes, broken or stalled: a malformed body, as in KES
+            # (whose capped reader makes the JSON decoder fail).
+            response = error_response(BadRequest(route.body_error))
         except TimeoutError:
             error_logger.error(
                 "%s %s: timed out after %gs", request.method, request.path, route.timeout
@@ -110,23 +112,18 @@ class Dispatcher:
         return response
 
     def _audit(
-        self, request: web.BaseRequest, path: str, identity: str, status: int, started: float
+        self, request: Request, path: str, identity: str, status: int, started: float
     ) -> None:
         audit, stream = self._audit_log, self._audit_stream
         streaming = stream.active
         if not (audit.enabled or streaming):
             return
         duration = time.perf_counter() - started
-        line = audit.line(request.remote or "", request.method, path, identity, status, duration)
+        line = audit.line(request.remote, request.method, path, identity, status, duration)
         self._metrics.audit_event()
         audit.write(line)
         if streaming:
             stream.publish(line)
-
-
-def _peer_identity(request: web.BaseRequest) -> str | None:
-    transport = request.transport
-    return peer_identity(transport.get_extra_info("ssl_object") if transport else None)
 
 
 def _admit(method: str, route: Route, state: ServerState, identity: str | None, path: str) -> None:
@@ -139,40 +136,3 @@ def _admit(method: str, route: Route, state: ServerState, identity: str | None, 
     if identity is None:
         raise APIError("tls: client certificate is required", status=400)
     state.authorizer.verify(identity, path)
-
-
-def _body_at_hand(request: web.BaseRequest, route: Route) -> bytes | None:
-    """The body if it needs no waiting: none expected, or all of it arrived with the headers
-    (a small body usually does); ``None`` when :func:`_read_body` must wait for it."""
-    limit = route.max_body
-    if limit == 0 or not request.body_exists:
-        return b""
-    content = request.content
-    if not content.is_eof():
-        return None
-    data = content.read_nowait()
-    if len(data) > limit:
-        raise BadRequest(route.body_error)
-    return data
-
-
-async def _read_body(request: web.BaseRequest, route: Route) -> bytes:
-    """Wait for a body still on its way, reading at most the route's limit; a larger body is a
-    malformed one, as in KES (whose capped reader makes the JSON decoder fail)."""
-    limit = route.max_body
-    length = request.content_length
-    if length is not None:
-        if length > limit:
-            raise BadRequest(route.body_error)
-        try:
-            return await request.content.readexactly(length)
-        except asyncio.IncompleteReadError:  # the client sent less than it announced
-            raise BadRequest(route.body_error) from None
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(route.body_error)
-        chunks.append(chunk)
-    return b"".join(chunks)

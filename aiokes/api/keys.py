@@ -7,8 +7,6 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from aiohttp import web
-
 from aiokes.api.call import Call
 from aiokes.api.wire import (
     b64,
@@ -31,6 +29,7 @@ from aiokes.crypto import (
     parse_cipher,
 )
 from aiokes.errors import APIError, BadRequest, KeystoreError
+from aiokes.http import Response
 from aiokes.identity import valid_name, valid_pattern
 from aiokes.log import error_logger
 
@@ -65,14 +64,14 @@ _LEGACY_IMPORT_CIPHER = "AES256"
 _EVERY_NAME = 1 << 62
 
 
-async def create(call: Call) -> web.StreamResponse:
+async def create(call: Call) -> Response:
     name = key_name(call.resource)
     record = encode_key_version(generate_key_version(call.identity))
     await _store(call, name, record)
     return empty_response()
 
 
-async def import_key(call: Call) -> web.StreamResponse:
+async def import_key(call: Call) -> Response:
     name = key_name(call.resource)
     invalid = BadRequest("invalid import key request body")
     body = decode_object(call.body, invalid)
@@ -88,7 +87,7 @@ async def import_key(call: Call) -> web.StreamResponse:
     return empty_response()
 
 
-async def describe(call: Call) -> web.StreamResponse:
+async def describe(call: Call) -> Response:
     name = key_name(call.resource)
     version = await load_key(call, name)
     reply: dict[str, Any] = {
@@ -101,7 +100,7 @@ async def describe(call: Call) -> web.StreamResponse:
     return json_response(reply)
 
 
-async def list_keys(call: Call) -> web.StreamResponse:
+async def list_keys(call: Call) -> Response:
     pattern = call.resource
     prefix = list_prefix(pattern)
     legacy = pattern.endswith("*")
@@ -118,7 +117,7 @@ async def list_keys(call: Call) -> web.StreamResponse:
     return json_response(reply)
 
 
-async def delete(call: Call) -> web.StreamResponse:
+async def delete(call: Call) -> Response:
     name = key_name(call.resource)
     try:
         async with call.deadline():
@@ -128,7 +127,7 @@ async def delete(call: Call) -> web.StreamResponse:
     return empty_response()
 
 
-async def generate(call: Call) -> web.StreamResponse:
+async def generate(call: Call) -> Response:
     name = key_name(call.resource)
     # A body-less PUT/POST is a valid request (empty context); MinIO always sends one.
     context = context_field(call.body) if call.body else b""
@@ -136,15 +135,15 @@ async def generate(call: Call) -> web.StreamResponse:
     return data_key_response(*version.key.seal_new_data_key(context))
 
 
-async def encrypt(call: Call) -> web.StreamResponse:
+async def encrypt(call: Call) -> Response:
     return await _transform(call, "plaintext", "ciphertext", seal=True)
 
 
-async def decrypt(call: Call) -> web.StreamResponse:
+async def decrypt(call: Call) -> Response:
     return await _transform(call, "ciphertext", "plaintext", seal=False)
 
 
-async def _transform(call: Call, given: str, answer: str, *, seal: bool) -> web.StreamResponse:
+async def _transform(call: Call, given: str, answer: str, *, seal: bool) -> Response:
     """Encrypt or decrypt the ``given`` field with the context as associated data."""
     name = key_name(call.resource)
     data, context = data_and_context(call.body, given)
@@ -157,7 +156,7 @@ async def _transform(call: Call, given: str, answer: str, *, seal: bool) -> web.
     return base64_response((answer, result))
 
 
-async def bulk_decrypt(call: Call) -> web.StreamResponse:
+async def bulk_decrypt(call: Call) -> Response:
     """LEGACY ``/v1/key/bulk/decrypt/{name}`` for MinIO releases up to 2023."""
     name = key_name(call.resource)
     items = _bulk_items(call.body)
@@ -174,7 +173,7 @@ async def bulk_decrypt(call: Call) -> web.StreamResponse:
         return json_response(await asyncio.to_thread(open_all))
 
 
-async def hmac(call: Call) -> web.StreamResponse:
+async def hmac(call: Call) -> Response:
     name = key_name(call.resource)
     message = field_bytes(decode_object(call.body), "message")
     version = await load_key(call, name)

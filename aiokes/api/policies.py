@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
 from aiokes.api.call import Call
 from aiokes.api.keys import list_prefix
 from aiokes.api.wire import format_time, json_response
 from aiokes.errors import APIError, IdentityNotFound, PolicyNotFound
+from aiokes.http import Response
 from aiokes.identity import valid_name
 from aiokes.policy import Policy
 
@@ -23,7 +22,7 @@ __all__ = [
 ]
 
 
-async def describe_policy(call: Call) -> web.StreamResponse:
+async def describe_policy(call: Call) -> Response:
     policy = _policy(call)
     return json_response(
         {
@@ -34,7 +33,7 @@ async def describe_policy(call: Call) -> web.StreamResponse:
     )
 
 
-async def read_policy(call: Call) -> web.StreamResponse:
+async def read_policy(call: Call) -> Response:
     policy = _policy(call)
     reply: dict[str, Any] = {"name": policy.name}
     reply.update(_rules(policy))
@@ -43,13 +42,13 @@ async def read_policy(call: Call) -> web.StreamResponse:
     return json_response(reply)
 
 
-async def list_policies(call: Call) -> web.StreamResponse:
+async def list_policies(call: Call) -> Response:
     prefix = list_prefix(call.resource)
     names = sorted(name for name in call.state.authorizer.policies if name.startswith(prefix))
     return json_response({"names": names, "continue_at": ""})
 
 
-async def describe_identity(call: Call) -> web.StreamResponse:
+async def describe_identity(call: Call) -> Response:
     identity = call.resource
     if not valid_name(identity):
         raise APIError(
@@ -59,7 +58,7 @@ async def describe_identity(call: Call) -> web.StreamResponse:
     return json_response(_describe(call, identity))
 
 
-async def list_identities(call: Call) -> web.StreamResponse:
+async def list_identities(call: Call) -> Response:
     prefix = list_prefix(call.resource)
     authorizer = call.state.authorizer
     identities = {authorizer.admin, *authorizer.assignments}
@@ -67,7 +66,7 @@ async def list_identities(call: Call) -> web.StreamResponse:
     return json_response({"identities": matching, "continue_at": ""})
 
 
-async def describe_self(call: Call) -> web.StreamResponse:
+async def describe_self(call: Call) -> Response:
     """The caller's own identity in the flat layout of kes-go v0.2 and kms-go (HEAD nests the
     policy and looks up the wrong identity; spec §2.15). Clients before kes-go v0.2 expect a
     nested one that cannot share a body with this; docs/compatibility.md says why flat wins."""

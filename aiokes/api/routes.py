@@ -7,14 +7,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiokes.http import Response
 
 if TYPE_CHECKING:
     from aiokes.api.call import Call
 
 __all__ = ["Auth", "Route", "RouteTable"]
 
-Handler = Callable[["Call"], Awaitable[web.StreamResponse]]
+Handler = Callable[["Call"], Awaitable[Response]]
 MAX_BODY = 1_000_000  # KES HEAD: 1 * mem.MB, decimal
 LEGACY_MAX_BODY = 1 << 20  # bulk decrypt comes from the LEGACY API, which allowed 1 MiB
 

@@ -8,13 +8,12 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
 from aiokes.__about__ import __version__
 from aiokes.api.call import Call
-from aiokes.api.wire import empty_response, json_response
+from aiokes.api.wire import empty_response, json_response, text_response
 from aiokes.config.schema import MirrorKeystoreConfig
 from aiokes.errors import APIError, KeystoreError, KeystoreUnreachable
+from aiokes.http import Response, header_block
 from aiokes.keeper_client import KeeperKeys
 from aiokes.keystore.mirror import MirrorKeystore
 from aiokes.log import LogStream
@@ -35,14 +34,15 @@ __all__ = [
     "version",
 ]
 
+_NDJSON_HEADERS = header_block({"Content-Type": "application/x-ndjson"})
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
 
-async def version(call: Call) -> web.StreamResponse:
+async def version(call: Call) -> Response:
     return json_response({"version": __version__, "commit": ""})
 
 
-async def status(call: Call) -> web.StreamResponse:
+async def status(call: Call) -> Response:
     """Always 200, even when the keystore is down. An unreachable keystore is reported with
     both flags: kms-go rejects ``keystore_unreachable`` without ``keystore_unavailable``.
     A keystore that serves its keys but cannot store new ones adds aiokes's own
@@ -73,7 +73,7 @@ async def status(call: Call) -> web.StreamResponse:
     return json_response(reply)
 
 
-async def ready(call: Call) -> web.StreamResponse:
+async def ready(call: Call) -> Response:
     """200 while the keystore serves keys, read-only included: a readiness probe that failed
     then would pull an instance that can still generate and decrypt, MinIO's everyday calls,
     and, on a directory shared by every instance, all of them. ``/v1/status`` tells."""
@@ -87,16 +87,16 @@ async def ready(call: Call) -> web.StreamResponse:
     return empty_response()
 
 
-async def metrics(call: Call) -> web.StreamResponse:
+async def metrics(call: Call) -> Response:
     publish_cache_stats(call.services.metrics, call.state)  # this worker's, up to the moment
     text = call.services.metrics.render()
     mirror = await _mirror_view(call)
     if mirror is not None:
         text += mirror[1]
-    return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+    return text_response(text, METRICS_CONTENT_TYPE)
 
 
-async def api(call: Call) -> web.StreamResponse:
+async def api(call: Call) -> Response:
     routes = [
         {
             "method": route.method,
@@ -109,25 +109,24 @@ async def api(call: Call) -> web.StreamResponse:
     return json_response(routes)
 
 
-async def audit_log(call: Call) -> web.StreamResponse:
+async def audit_log(call: Call) -> Response:
     return await _stream(call, call.services.audit_stream)
 
 
-async def error_log(call: Call) -> web.StreamResponse:
+async def error_log(call: Call) -> Response:
     return await _stream(call, call.services.error_stream)
 
 
-async def _stream(call: Call, stream: LogStream) -> web.StreamResponse:
+async def _stream(call: Call, stream: LogStream) -> Response:
     """ndjson, one event per line, flushed per event, until the client goes away."""
     subscription = await stream.open()  # before the headers: every worker forwards by then
     try:
-        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-        await response.prepare(call.request)
+        out = await call.request.stream(_NDJSON_HEADERS)
         async for line in subscription:
-            await response.write(line)
+            await out.write(line)
     finally:
         subscription.close()
-    return response
+    return out.response
 
 
 def _cache_stats(call: Call) -> dict[str, Any]:

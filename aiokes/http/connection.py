@@ -1,0 +1,391 @@
+"""One client connection: parse requests with httptools (llhttp), answer them in order.
+
+A :class:`asyncio.BufferedProtocol`, so uvloop reads into one buffer per connection instead
+of allocating a 256 KiB one per read. Requests on a connection are served one at a time, in
+the order they arrived (pipelining); the next one's bytes are parsed meanwhile, up to a few.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import unquote
+
+import httptools
+
+from aiokes.http.request import Request
+from aiokes.http.response import Response, status_line
+
+if TYPE_CHECKING:
+    from aiokes.http.listener import Listener
+
+__all__ = ["Connection", "Refused"]
+
+_READ_SIZE = 64 * 1024
+_MAX_QUEUED = 8  # parsed requests waiting for their turn before reading pauses
+# Go's answer to a request it cannot parse, byte for byte (net/http's "400 Bad Request").
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\n400 Bad Request"
+)
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class Refused(Exception):
+    """A request the server will not serve (malformed or ambiguous framing): 400, close."""
+
+
+class Connection(asyncio.BufferedProtocol):
+    def __init__(self, listener: Listener) -> None:
+        self._listener = listener
+        self._handler = listener.handler
+        self._buffer = memoryview(bytearray(_READ_SIZE))
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._remote = ""
+        self._ssl_object: Any = None
+        self._queue: collections.deque[Request] = collections.deque()
+        self._parsing: Request | None = None  # the request whose body is being parsed
+        self._task: asyncio.Task[None] | None = None
+        self._refusal: str | None = None  # why the bytes after the queued requests are refused
+        self._closing = False  # answer what is queued, then close (shutdown, upgrade, EOF)
+        self._parse_ended = False  # after a refusal or an upgrade request: bytes are ignored
+        self._read_paused = False
+        self._write_paused = False
+        self._drained: asyncio.Future[None] | None = None
+        self._deadline = math.inf  # when waiting for the client's bytes must end
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+        self._head_started = False  # a request's head has begun and is not complete yet
+        # Per message, while its head is parsed.
+        self._url = b""
+        self._content_lengths = 0
+        self._content_length: int | None = None
+        self._chunked = False
+        self._expect_continue = False
+
+    # --- asyncio protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio.Transport, but behave as one.
+        self._transport = transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self._remote = peer[0] if isinstance(peer, tuple) else ""
+        self._ssl_object = transport.get_extra_info("ssl_object")
+        self._listener.opened(self)
+        # As Go's ReadHeaderTimeout: the first request's head must come soon.
+        self._wait_for_client(self._listener.limits.header_timeout)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._parse_ended:
+            return
+        try:
+            self._parser.feed_data(self._buffer[:nbytes])
+        except httptools.HttpParserUpgrade:
+            self._parse_ended = self._closing = True  # no upgrades: answer, then close
+            self._pause_reading()
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if not isinstance(cause, Refused):
+                raise
+            self._refuse(str(cause))
+        except httptools.HttpParserError as exc:
+            self._refuse(str(exc) or type(exc).__name__)
+        if self._queue:
+            if self._task is None:
+                self._task = asyncio.get_running_loop().create_task(self._serve())
+            elif len(self._queue) > _MAX_QUEUED:
+                self._pause_reading()
+        elif self._refusal is not None and self._task is None:
+            self._send_refusal()
+
+    def eof_received(self) -> bool:
+        if self._parsing is not None:
+            self._parsing.abort()
+        if self._task is None:
+            self._close()
+            return False
+        self._closing = True  # half-closed: answer what was asked, then close
+        return self._ssl_object is None  # TLS closes on the client's close_notify regardless
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._listener.closed(self)
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._parsing is not None:
+            self._parsing.abort()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_exception(ConnectionResetError("the client went away"))
+        task = self._task
+        if task is not None and self._queue and self._queue[0].streaming:
+            task.cancel()  # a log stream only ends when its client leaves
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    # --- httptools callbacks -------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._content_lengths = 0
+        self._content_length = None
+        self._chunked = False
+        self._expect_continue = False
+        self._head_started = True
+        self._wait_for_client(self._listener.limits.header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"content-length":
+            self._content_lengths += 1
+            self._content_length = int(value)  # llhttp has checked it is all digits
+        elif name == b"transfer-encoding":
+            # Go serves only "chunked"; anything else (a list, another coding) is ambiguous.
+            if value.lower() != b"chunked" or self._chunked:
+                raise Refused("unsupported Transfer-Encoding")
+            self._chunked = True
+        elif name == b"expect":
+            self._expect_continue = value.lower() == b"100-continue"
+        if self._content_lengths > 1 or (self._chunked and self._content_lengths):
+            raise Refused("ambiguous message length")
+
+    def on_headers_complete(self) -> None:
+        self._deadline = math.inf  # the body's time is bounded by the route that reads it
+        self._head_started = False
+        parser = self._parser
+        http10 = parser.get_http_version() == "1.0"
+        request = Request(
+            parser.get_method().decode("ascii"),
+            _path(self._url),
+            self._remote,
+            self._ssl_object,
+            content_length=self._content_length,
+            http10=http10,
+            keep_alive=parser.should_keep_alive(),
+            expect_continue=self._expect_continue and not http10,
+            channel=self,
+        )
+        self._parsing = request
+        self._queue.append(request)
+
+    def on_body(self, body: bytes) -> None:
+        if self._parsing is not None:
+            self._parsing.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._parsing is not None:
+            self._parsing.finish()
+            self._parsing = None
+
+    # --- serving -------------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        """Answer the queued requests in order; runs while there are any."""
+        queue = self._queue
+        try:
+            while queue and self._transport is not None:
+                request = queue[0]
+                try:
+                    response = await self._handler(request)
+                finally:
+                    if queue:
+                        queue.popleft()
+                if not self._answer(request, response):
+                    return
+                if self._write_paused:
+                    await self._drain()
+                if self._read_paused and len(queue) <= _MAX_QUEUED and not self._parse_ended:
+                    self._resume_reading()
+        except (ConnectionError, asyncio.CancelledError):
+            self.abort()  # the client left (or the server stops): nobody to answer
+            return
+        except Exception:
+            self.abort()  # a bug of ours, not the client's: the traceback goes to the log
+            raise
+        finally:
+            self._task = None
+        if self._refusal is not None:
+            self._send_refusal()
+        elif self._closing:
+            self._close()
+        elif self._head_started:  # the next head's time starts now, as in Go
+            self._wait_for_client(self._listener.limits.header_timeout)
+        elif self._parsing is None:
+            self._wait_for_client(self._listener.limits.keepalive_timeout)
+
+    def _answer(self, request: Request, response: Response) -> bool:
+        """Write ``response``; whether the connection stays open for the next request."""
+        transport = self._transport
+        if transport is None:
+            return False
+        keep = request.keep_alive and request.complete and not self._closing
+        if response.sent:  # a stream its handler wrote: end it
+            if not request.http10:
+                transport.write(b"0\r\n\r\n")
+            keep = keep and not request.http10
+        else:
+            body = response.body
+            if keep:
+                end = b"Connection: keep-alive\r\n\r\n" if request.http10 else b"\r\n"
+            else:
+                end = b"Connection: close\r\n\r\n"
+            head = b"%s%s%sContent-Length: %d\r\n%s" % (
+                status_line(response.status, request.http10),
+                response.header_block,
+                self._listener.date.line(),
+                len(body),
+                end,
+            )
+            if request.method == "HEAD":
+                transport.write(head)
+            elif len(body) > 16384:  # not copied into the head
+                transport.writelines((head, body))
+            else:
+                transport.write(head + body)
+        if not keep:
+            self._close()
+        return keep
+
+    async def _drain(self) -> None:
+        if self._transport is None:
+            raise ConnectionResetError("the client went away")
+        if self._write_paused:
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
+
+    # --- used by requests ----------------------------------------------------------------
+
+    def send_continue(self) -> None:
+        if self._transport is not None:
+            self._transport.write(_CONTINUE)
+
+    def body_stalled(self) -> None:
+        self._listener.stalled(self._remote, "the request body")
+
+    async def start_stream(self, request: Request, headers: bytes) -> None:
+        """Send the head of a streaming (chunked) response; see :meth:`write_chunk`."""
+        if self._transport is None:
+            raise ConnectionResetError("the client went away")
+        request.streaming = True
+        head = [status_line(200, request.http10), headers, self._listener.date.line()]
+        head.append(
+            b"Connection: close\r\n\r\n"
+            if request.http10
+            else b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        self._transport.write(b"".join(head))
+
+    async def write_chunk(self, request: Request, data: bytes) -> None:
+        transport = self._transport
+        if transport is None:
+            raise ConnectionResetError("the client went away")
+        transport.write(data if request.http10 else b"%x\r\n%s\r\n" % (len(data), data))
+        if self._write_paused:
+            await self._drain()
+
+    # --- closing and timeouts ------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop taking requests: close now when idle, else after the ones being answered."""
+        self._closing = True
+        if self._task is None:
+            self._close()
+
+    def _refuse(self, reason: str) -> None:
+        """Stop reading; answer what came before, then 400 and close. A request whose head
+        was fine but whose body broke (a bad chunk) is answered by its route instead, whose
+        body reader fails as on any malformed body."""
+        self._listener.complain(self._remote, f"refused a malformed request: {reason}")
+        self._parse_ended = True
+        self._pause_reading()
+        if self._parsing is not None:
+            self._parsing.abort(malformed=True)
+            self._parsing = None
+        else:
+            self._refusal = reason  # sent once the requests before it are answered
+
+    def _send_refusal(self) -> None:
+        if self._transport is not None:
+            self._transport.write(_BAD_REQUEST)
+        self._close()
+
+    def _wait_for_client(self, seconds: float) -> None:
+        loop = self._listener.loop
+        now = loop.time()
+        self._deadline = now + seconds
+        if self._deadline < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._arm(now)
+
+    def _arm(self, now: float) -> None:
+        # Never further ahead than the header timeout, so that a head beginning on an idle
+        # connection needs no new timer: deadlines move on every request, and moving a timer
+        # costs more than comparing a number when it fires.
+        self._timer_at = min(self._deadline, now + self._listener.limits.header_timeout)
+        self._timer = self._listener.loop.call_at(self._timer_at, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        self._timer, self._timer_at = None, math.inf
+        if self._transport is None:
+            return
+        now = self._listener.loop.time()
+        if self._task is not None:  # answering: the route's timeout bounds it; look again later
+            self._timer_at = now + self._listener.limits.header_timeout
+            self._timer = self._listener.loop.call_at(self._timer_at, self._check_deadline)
+        elif now < self._deadline:
+            if self._deadline != math.inf:
+                self._arm(now)
+        else:
+            if self._head_started:
+                self._listener.stalled(self._remote)
+                self.abort()
+            else:  # an idle connection is closed quietly, as Go does
+                self._close()
+
+    def _pause_reading(self) -> None:
+        if not self._read_paused and self._transport is not None:
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._read_paused and self._transport is not None:
+            self._read_paused = False
+            self._transport.resume_reading()
+
+    def _close(self) -> None:
+        """Close after what is written; nothing more is read or answered."""
+        self._parse_ended = True
+        self._queue.clear()
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+
+def _path(url: bytes) -> str:
+    """The percent-decoded path of a request target (query and fragment dropped)."""
+    if url[:1] != b"/" or b"?" in url or b"#" in url:
+        try:
+            url = httptools.parse_url(url).path or b"/"
+        except httptools.HttpParserInvalidURLError:
+            raise Refused("invalid request target") from None
+    if b"%" not in url:
+        return url.decode("ascii")
+    return unquote(url.decode("ascii"), errors="replace")
