@@ -34,7 +34,7 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiokes import systemd
@@ -308,26 +308,11 @@ def _worker_main(supervisor: Supervisor, shared: _Shared, index: int, supervisor
         reload_config=supervisor.reload_config,
     )
 
-    def report(kind: bytes) -> None:
-        os.write(shared.report_w, kind + bytes([index]))
-
-    async def serve() -> None:
+    async def serve(on_ready: Callable[[], None], on_reload: Callable[[bool], None]) -> None:
         keys.start()
-        heartbeat = asyncio.create_task(_heartbeat(report))
-        try:
-            await server.serve_forever(
-                on_ready=lambda: report(_READY),
-                on_reload=lambda ok: report(_RELOADED if ok else _RELOAD_FAILED),
-            )
-        finally:
-            heartbeat.cancel()
+        await server.serve_forever(on_ready=on_ready, on_reload=on_reload)
 
-    try:
-        run_event_loop(serve())
-    except Exception as exc:  # the supervisor logs the exit status; say why here
-        print(f"aiokes worker {index}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return _run_child(f"worker {index}", index, shared.report_w, serve)
 
 
 def _keeper_main(supervisor: Supervisor, shared: _Shared, supervisor_pid: int) -> int:
@@ -346,24 +331,37 @@ def _keeper_main(supervisor: Supervisor, shared: _Shared, supervisor_pid: int) -
         reload_config=supervisor.reload_config or (lambda: load_config(config.file)),
     )
 
-    def report(kind: bytes) -> None:
-        os.write(shared.report_w, kind + bytes([_KEEPER]))
+    async def serve(on_ready: Callable[[], None], on_reload: Callable[[bool], None]) -> None:
+        await run_keeper(keeper, on_ready=on_ready, on_reload=on_reload)
 
-    async def serve() -> None:
+    return _run_child("key keeper", _KEEPER, shared.report_w, serve)
+
+
+def _run_child(
+    label: str,
+    index: int,
+    report_w: int,
+    serve: Callable[[Callable[[], None], Callable[[bool], None]], Awaitable[None]],
+) -> int:
+    """Run a forked child's event loop: ``serve`` with the hooks that report readiness and
+    reloads to the supervisor, and a heartbeat for the watchdog; the child's exit status."""
+
+    def report(kind: bytes) -> None:
+        os.write(report_w, kind + bytes([index]))
+
+    async def main() -> None:
         heartbeat = asyncio.create_task(_heartbeat(report))
         try:
-            await run_keeper(
-                keeper,
-                on_ready=lambda: report(_READY),
-                on_reload=lambda ok: report(_RELOADED if ok else _RELOAD_FAILED),
+            await serve(
+                lambda: report(_READY), lambda ok: report(_RELOADED if ok else _RELOAD_FAILED)
             )
         finally:
             heartbeat.cancel()
 
     try:
-        run_event_loop(serve())
-    except Exception as exc:
-        print(f"aiokes key keeper: {exc}", file=sys.stderr)
+        run_event_loop(main())
+    except Exception as exc:  # the supervisor logs the exit status; say why here
+        print(f"aiokes {label}: {exc}", file=sys.stderr)
         return 1
     return 0
 

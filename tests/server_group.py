@@ -10,11 +10,8 @@ import ctypes
 import ctypes.util
 import json
 import os
-import re
 import ssl
 import struct
-import sys
-import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,7 +21,8 @@ import trustme
 
 from aiokes._client_tls import client_ssl_context
 from aiokes.client import Client
-from tests.conftest import ClientIdentity, make_identity
+from tests.conftest import ClientIdentity
+from tests.server_process import config_head, spawn_server, stop_process, write_server_files
 
 START_TIMEOUT = 60.0
 ROUTE_TIMEOUT = 15.0  # KES's default: no request may take longer
@@ -114,30 +112,10 @@ def _comm(pid: int) -> str:
         return ""
 
 
-def server_files(directory: Path, tls_ca: trustme.CA) -> ClientIdentity:
-    issued = tls_ca.issue_cert("127.0.0.1", "localhost")
-    issued.private_key_pem.write_to_path(str(directory / "server.key"))
-    issued.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
-    tls_ca.cert_pem.write_to_path(str(directory / "ca.crt"))
-    return make_identity(directory, "admin")
-
-
 def config_yaml(directory: Path, admin: str, keystore: str = "", cache: str = "") -> str:
     keystore = keystore or f"keystore:\n  fs:\n    path: {directory}/keys\n"
     cache = cache or "cache:\n  expiry:\n    any: 1h\n    unused: 1h\n"
-    head = textwrap.dedent(
-        f"""\
-        admin:
-          identity: {admin}
-        tls:
-          key: {directory}/server.key
-          cert: {directory}/server.crt
-        log:
-          audit: off
-          error: on
-        """
-    )
-    return head + cache + keystore
+    return config_head(directory, admin, error_log=True) + cache + keystore
 
 
 @asynccontextmanager
@@ -152,50 +130,26 @@ async def running_group(
 ) -> AsyncIterator[Group]:
     """``aiokes server --config … --workers N`` until the block ends (then SIGTERM)."""
     directory.mkdir(parents=True, exist_ok=True)
-    admin = server_files(directory, tls_ca)
+    admin = write_server_files(directory, tls_ca)
     config_file = directory / "config.yml"
     config_file.write_text(config_yaml(directory, admin.identity, keystore, cache))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aiokes", "server", "--config", str(config_file),
-        "--addr", "127.0.0.1:0", "--workers", str(workers),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
     output: list[str] = []
+    process, port = await spawn_server(
+        config_file, "--addr", "127.0.0.1:0", "--workers", str(workers), env=env, lines=output
+    )
     try:
-        port = await asyncio.wait_for(_port_from_banner(process, output), START_TIMEOUT)
         group = Group(process, port, directory, config_file, admin, str(directory / "ca.crt"))
         group.output = output
         drain = asyncio.create_task(_collect(process, output))
         try:
             yield group
         finally:
-            await _stop(process)
+            await stop_process(process)
             await drain
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
-    process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), 30)
-    except TimeoutError:
-        process.kill()  # the keeper and workers follow: they get SIGTERM when it dies
-        await process.wait()
-
-
-async def _port_from_banner(process: asyncio.subprocess.Process, lines: list[str]) -> int:
-    assert process.stdout is not None
-    while line := (await process.stdout.readline()).decode():
-        lines.append(line)
-        if match := re.match(r"API\s+https://[^:]+:(\d+)", line):
-            return int(match.group(1))
-    raise AssertionError("server exited before listening:\n" + "".join(lines))
 
 
 async def keystore_reads(group: Group) -> int:

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import subprocess
-import sys
-import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,11 +19,9 @@ import trustme
 from aiokes.client import Client
 from aiokes.errors import APIError
 from tests.api.helpers import import_known_key, send
-from tests.conftest import ClientIdentity, RunningServer, StartServer, make_identity
+from tests.conftest import ClientIdentity, RunningServer, StartServer
 from tests.read_only import read_only_directory
-
-START_TIMEOUT = 60.0
-
+from tests.server_process import config_head, spawn_server, write_server_files
 
 # --- read-only directory: an in-process server -----------------------------------------------
 
@@ -105,27 +100,9 @@ class ServerProcess:
 @pytest.fixture
 def admin(tmp_path: Path, tls_ca: trustme.CA) -> ClientIdentity:
     """Certificates and a config for servers on the fs keystore ``tmp_path/keys``."""
-    issued = tls_ca.issue_cert("127.0.0.1")
-    issued.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
-    tls_ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
-    admin = make_identity(tmp_path, "admin")
-    (tmp_path / "config.yml").write_text(
-        textwrap.dedent(
-            f"""\
-            admin:
-              identity: {admin.identity}
-            tls:
-              key: {tmp_path}/server.key
-              cert: {tmp_path}/server.crt
-            keystore:
-              fs:
-                path: {tmp_path}/keys
-            log:
-              audit: off
-            """
-        )
-    )
+    admin = write_server_files(tmp_path, tls_ca)
+    keystore = f"keystore:\n  fs:\n    path: {tmp_path}/keys\n"
+    (tmp_path / "config.yml").write_text(config_head(tmp_path, admin.identity) + keystore)
     (tmp_path / "keys").mkdir(mode=0o700)
     return admin
 
@@ -136,32 +113,18 @@ async def server_process(
 ) -> AsyncIterator[ServerProcess]:
     """``aiokes server --workers N`` with the config of ``admin``, optionally run through
     ``command_prefix`` (e.g. ``unshare ... sh -c '...; exec "$@"' ...``)."""
-    config = directory / "config.yml"
-    process = await asyncio.create_subprocess_exec(
-        *command_prefix, sys.executable, "-m", "aiokes", "server", "--config", str(config),
+    process, port = await spawn_server(
+        directory / "config.yml",
         "--addr", "127.0.0.1:0", "--workers", str(workers),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        prefix=command_prefix,
+        separate_stderr=True,
     )  # fmt: skip
-    handle = ServerProcess(process, 0, directory, admin)
     try:
-        handle.port = await asyncio.wait_for(_port_from_banner(process), START_TIMEOUT)
-        yield handle
+        yield ServerProcess(process, port, directory, admin)
     finally:
         if process.returncode is None:
             process.kill()  # the workers follow: they get SIGTERM when it dies
             await process.wait()
-
-
-async def _port_from_banner(process: asyncio.subprocess.Process) -> int:
-    assert process.stdout is not None
-    lines = []
-    while line := (await process.stdout.readline()).decode():
-        lines.append(line)
-        if match := re.match(r"API\s+https://[^:]+:(\d+)", line):
-            return int(match.group(1))
-    assert process.stderr is not None
-    errors = (await process.stderr.read()).decode()
-    raise AssertionError("server exited before listening:\n" + "".join(lines) + errors)
 
 
 async def test_three_workers_start_and_serve_reads_on_a_read_only_directory(

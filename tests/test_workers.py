@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import re
 import signal
 import socket
 import ssl
-import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -22,8 +20,7 @@ import trustme
 from aiokes.client import Client
 from aiokes.errors import NotAllowed
 from tests.conftest import ClientIdentity, make_identity
-
-START_TIMEOUT = 60.0
+from tests.server_process import spawn_server, stop_process, write_server_files
 
 
 @dataclass
@@ -60,29 +57,15 @@ def _comm(pid: int) -> str:
 
 @pytest.fixture
 async def two_workers(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[ServerProcess]:
-    issued = tls_ca.issue_cert("127.0.0.1", "localhost")
-    issued.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
-    tls_ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
-    admin, app = make_identity(tmp_path, "admin"), make_identity(tmp_path, "app")
+    admin = write_server_files(tmp_path, tls_ca)
+    app = make_identity(tmp_path, "app")
     config_file = tmp_path / "config.yml"
     config_file.write_text(_config(tmp_path, admin.identity, app.identity, "/v1/key/generate/*"))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aiokes", "server", "--config", str(config_file),
-        "--addr", "127.0.0.1:0", "--workers", "2",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    process, port = await spawn_server(config_file, "--addr", "127.0.0.1:0", "--workers", "2")
     try:
-        port = await asyncio.wait_for(_port_from_banner(process), START_TIMEOUT)
         yield ServerProcess(process, port, config_file, str(tmp_path / "ca.crt"), admin, app)
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()  # the workers follow: they get SIGTERM when it dies
-                await process.wait()
+        await stop_process(process)
 
 
 async def test_requests_on_every_connection_are_counted_across_workers(
@@ -171,16 +154,6 @@ async def _eventually(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(30):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-
-
-async def _port_from_banner(process: asyncio.subprocess.Process) -> int:
-    assert process.stdout is not None
-    lines = []
-    while line := (await process.stdout.readline()).decode():
-        lines.append(line)
-        if match := re.match(r"API\s+https://[^:]+:(\d+)", line):
-            return int(match.group(1))
-    raise AssertionError("server exited before listening:\n" + "".join(lines))
 
 
 def _config(directory: Path, admin: str, app: str, allowed: str) -> str:

@@ -5,10 +5,7 @@ land on different workers."""
 
 from __future__ import annotations
 
-import asyncio
-import re
 import ssl
-import sys
 import textwrap
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,10 +14,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.conftest import ClientIdentity, make_identity
 from tests.http.raw import open_raw, request
+from tests.server_process import config_head, spawn_server, stop_process, write_server_files
 
-START_TIMEOUT = 60.0
 CONNECTIONS = 6  # fresh connections per check: with 3 workers, most land on several
 
 
@@ -33,24 +29,15 @@ class Workers:
 
 @pytest.fixture
 async def three_workers(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[Workers]:
-    issued = tls_ca.issue_cert("127.0.0.1")
-    issued.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    issued.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
-    admin: ClientIdentity = make_identity(tmp_path, "admin")
+    admin = write_server_files(tmp_path, tls_ca)
     config = tmp_path / "config.yml"
     config.write_text(
-        textwrap.dedent(
+        config_head(tmp_path, admin.identity)
+        + textwrap.dedent(
             f"""\
-            admin:
-              identity: {admin.identity}
-            tls:
-              key: {tmp_path}/server.key
-              cert: {tmp_path}/server.crt
             keystore:
               fs:
                 path: {tmp_path}/keys
-            log:
-              audit: off
             api:
               /v1/key/encrypt/:
                 timeout: 1s
@@ -60,29 +47,11 @@ async def three_workers(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[Wor
     context = ssl.create_default_context()
     tls_ca.configure_trust(context)
     context.load_cert_chain(admin.cert_file, admin.key_file)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aiokes", "server", "--config", str(config),
-        "--addr", "127.0.0.1:0", "--workers", "3",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    process, port = await spawn_server(config, "--addr", "127.0.0.1:0", "--workers", "3")
     try:
-        port = await asyncio.wait_for(_port(process), START_TIMEOUT)
         yield Workers(port, context, tmp_path / "keys")
     finally:
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 30)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
-async def _port(process: asyncio.subprocess.Process) -> int:
-    assert process.stdout is not None
-    while line := (await process.stdout.readline()).decode():
-        if match := re.match(r"API\s+https://[^:]+:(\d+)", line):
-            return int(match.group(1))
-    raise AssertionError("the server exited before listening")
+        await stop_process(process)
 
 
 async def test_every_worker_serves_the_lean_layer(three_workers: Workers) -> None:
