@@ -17,7 +17,6 @@ import asyncio
 import base64
 import json
 import logging
-import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from tests.azure_fake import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.cli.conftest import ainvoke, invoke
 from tests.conftest import ClientIdentity, make_identity
 from tests.crypto.vectors import JSON_AES, JSON_RECORD_VECTORS, PROTOBUF_RECORD
+from tests.server_process import config_head
 from tests.tutorial import tutorial_config
 
 VERSIONS = ("GET", "/secrets/{name}/versions")
@@ -285,23 +285,10 @@ async def start_azure(
 
 
 def _server_yaml(directory: Path, admin: str, offline: str) -> str:
-    return textwrap.dedent(
-        f"""\
-        version: v1
-        address: 127.0.0.1:0
-        admin:
-          identity: {admin}
-        tls:
-          key: {directory}/server.key
-          cert: {directory}/server.crt
-        log:
-          audit: off
-        cache:
-          expiry:
-            any: 1h
-            unused: 1h
-            offline: {offline}
-        """
+    return (
+        "version: v1\naddress: 127.0.0.1:0\n"
+        + config_head(directory, admin)
+        + f"cache:\n  expiry:\n    any: 1h\n    unused: 1h\n    offline: {offline}\n"
     )
 
 

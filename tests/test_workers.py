@@ -20,7 +20,7 @@ import trustme
 from aiokes.client import Client
 from aiokes.errors import NotAllowed
 from tests.conftest import ClientIdentity, make_identity
-from tests.server_process import spawn_server, stop_process, write_server_files
+from tests.server_process import config_head, spawn_server, stop_process, write_server_files
 
 
 @dataclass
@@ -157,13 +157,8 @@ async def _eventually(condition: Callable[[], bool]) -> None:
 
 
 def _config(directory: Path, admin: str, app: str, allowed: str) -> str:
-    return textwrap.dedent(
+    return config_head(directory, admin) + textwrap.dedent(
         f"""\
-        admin:
-          identity: {admin}
-        tls:
-          key: {directory}/server.key
-          cert: {directory}/server.crt
         policy:
           app:
             allow: [{allowed}]
@@ -171,8 +166,6 @@ def _config(directory: Path, admin: str, app: str, allowed: str) -> str:
         keystore:
           fs:
             path: {directory}/keys
-        log:
-          audit: off
         """
     )
 
