@@ -99,7 +99,7 @@ class Connection(asyncio.BufferedProtocol):
         if self._queue:
             if self._task is None:
                 # The listener's loop, not asyncio.get_running_loop(): on Python 3.11 that calls
-                # getpid() (a syscall) each time, ~6 % of the serving thread's CPU in a profile.
+                # getpid() (a syscall) each time: 0.27 µs against 0.02 µs for the attribute.
                 self._task = self._listener.loop.create_task(self._serve())
             elif len(self._queue) > _MAX_QUEUED:
                 self._pause_reading()
