@@ -261,9 +261,11 @@ class MirrorKeystore:
         except KeyNotFound:
             return True  # deleted meanwhile: nothing left to copy
         except KeystoreError as exc:
-            error_logger.error("mirror: check: cannot copy '%s' to %r: %s", name, target, exc)
+            side = "primary" if target is self.primary else "secondary"
+            error_logger.error("mirror: check: cannot copy '%s' to the %s: %s", name, side, exc)
             return False
-        error_logger.info("mirror: check: copied key '%s' to %r", name, target)
+        side = "primary" if target is self.primary else "secondary"
+        error_logger.info("mirror: check: copied key '%s' to the %s", name, side)
         return True
 
     async def _check_loop(self) -> None:
