@@ -23,6 +23,7 @@ from aiokes.client import Client
 from aiokes.config import load_config
 from aiokes.identity import identity_of_public_key
 from aiokes.server import Server
+from tests.azure_fake import FakeVault, VaultLink
 
 
 @dataclass(frozen=True)
@@ -168,3 +169,21 @@ def _default_config(policy: str | None) -> str:
         )
         + policy
     )
+
+
+@pytest.fixture
+async def vault(tmp_path: Path) -> AsyncIterator[FakeVault]:
+    """The fake Key Vault (tests/azure_fake.py) on 127.0.0.1; modules override it for
+    variants (paging, clocks, faults set up front)."""
+    async with FakeVault.running(tmp_path) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def link(vault: FakeVault) -> AsyncIterator[VaultLink]:
+    """A pass-through to ``vault`` that a test can cut, hold or restore."""
+    link = VaultLink(vault.url)
+    await link.start()
+    yield link
+    link.release()
+    await link.cut()

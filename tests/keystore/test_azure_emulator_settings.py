@@ -5,9 +5,6 @@ tokens, as Key Vault does (it refuses any token it did not issue)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from azure.keyvault.secrets.aio import SecretClient
 
@@ -34,12 +31,6 @@ ALL_VARIABLES = [
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ALL_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-async def vault(tmp_path: Path) -> AsyncIterator[FakeVault]:
-    async with FakeVault.running(tmp_path) as fake:
-        yield fake
 
 
 def _point_at(monkeypatch: pytest.MonkeyPatch, vault: FakeVault, **overrides: str) -> None:

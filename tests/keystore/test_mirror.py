@@ -18,9 +18,8 @@ from aiokes.keystore import Keystore
 from aiokes.keystore.azure import AzureKeyVaultKeystore
 from aiokes.keystore.fs import FSKeystore
 from aiokes.keystore.mirror import MirrorKeystore
-from tests.azure_fake import FakeVault
+from tests.azure_fake import FakeVault, VaultLink
 from tests.keystore.contract import REALISTIC_RECORD, KeystoreContract
-from tests.test_azure_server import VaultLink
 
 WAIT = 310.0
 RECORDS = {f"key-{i}": REALISTIC_RECORD[:-4] + f"{i:04d}".encode() for i in range(3)}
@@ -39,21 +38,6 @@ class TestMirrorOfTwoDirectories(KeystoreContract):
 
 
 # -- fixtures: an fs side and an Azure side that can be cut -------------------------------------
-
-
-@pytest.fixture
-async def vault(tmp_path: Path) -> AsyncIterator[FakeVault]:
-    async with FakeVault.running(tmp_path) as fake:
-        yield fake
-
-
-@pytest.fixture
-async def link(vault: FakeVault) -> AsyncIterator[VaultLink]:
-    link = VaultLink(vault.url)
-    await link.start()
-    yield link
-    link.release()
-    await link.cut()
 
 
 def _azure(vault: FakeVault, link: VaultLink) -> AzureKeyVaultKeystore:

@@ -151,12 +151,6 @@ async def test_fs_without_a_wait_there_are_no_tombstones(tmp_path: Path) -> None
 
 
 @pytest.fixture
-async def vault(tmp_path: Path) -> AsyncIterator[FakeVault]:
-    async with FakeVault.running(tmp_path) as fake:
-        yield fake
-
-
-@pytest.fixture
 async def vault_instances(vault: FakeVault) -> AsyncIterator[list[AzureKeyVaultKeystore]]:
     stores = [
         AzureKeyVaultKeystore(
