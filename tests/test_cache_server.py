@@ -23,9 +23,8 @@ from tests.test_azure_server import (
     StartAzure,
 )
 
-# The server-on-a-fake-vault fixtures, shared with tests/test_azure_server.py.
-vault = azure_harness.vault
-link = azure_harness.link
+# The server-on-a-fake-vault fixture, shared with tests/test_azure_server.py (vault and link
+# come from conftest.py).
 start_azure = azure_harness.start_azure
 
 HOT_KEYS = [f"hot-{n}" for n in range(5)]

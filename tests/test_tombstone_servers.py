@@ -20,12 +20,9 @@ from tests.conftest import RunningServer, StartServer
 from tests.server_process import server_setup, start_process, stop_process
 from tests.test_azure_server import AzureServer, StartAzure
 
-# The Azure servers' fixtures, shared with the module that defines them.
-vault, link, start_azure = (
-    test_azure_server.vault,
-    test_azure_server.link,
-    test_azure_server.start_azure,
-)
+# The Azure server fixture, shared with the module that defines it (vault and link come
+# from conftest.py).
+start_azure = test_azure_server.start_azure
 
 # The servers' cache.expiry.any is 1h in the Azure fixture and the default 5m for fs.
 AZURE_WAIT = 3600 + 10
