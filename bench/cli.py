@@ -32,6 +32,10 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def _ints_cb(_context: click.Context, _parameter: click.Parameter, text: str) -> tuple[int, ...]:
+    return _ints(text)
+
+
 def _mix(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
@@ -306,9 +310,8 @@ def saturate_command(
     """aiokes (and KES, and an older aiokes) on core 0, saturated by vegeta on core 1."""
     from bench.machine import describe_machine
     from bench.saturate import (
-        aiokes_server,
+        compared_servers,
         find_vegeta,
-        kes_server,
         ratio_table,
         rows_json,
         rows_table,
@@ -322,11 +325,7 @@ def saturate_command(
     chosen = tuple(part for part in scenarios.split(",") if part)
     if not set(chosen) <= {"generate", "decrypt"}:
         raise click.BadParameter(f"'{scenarios}': generate and/or decrypt")
-    servers = [aiokes_server()]
-    if before:
-        servers.append(aiokes_server("before", before))
-    if kes:
-        servers.append(kes_server(kes))
+    servers = compared_servers(kes, before)
     out = out or _default_out()
     machine = describe_machine()
     rows = saturate(
@@ -345,6 +344,43 @@ def saturate_command(
         click.echo()
         click.echo(ratio_table(rows, "aiokes", other))
     _write_json(out / "saturate.json", {"machine": machine, "rows": rows_json(rows)})
+
+
+@main.command("instructions")
+@click.option("--kes", "kes", default=None, help="A KES binary you built, measured alongside.")
+@click.option("--before", default=None, help="Another aiokes source tree, measured as 'before'.")
+@click.option("--vegeta", default=None, help="The vegeta binary (default: $VEGETA or PATH).")
+@click.option("--requests", "sizes", default="500,2500", show_default=True, callback=_ints_cb)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+def instructions(
+    kes: str | None,
+    before: str | None,
+    vegeta: str | None,
+    sizes: tuple[int, ...],
+    out: Path | None,
+) -> None:
+    """Instructions per request under callgrind (steady on a noisy machine), vs KES."""
+    from bench.instructions import count_instructions, counts_table
+    from bench.machine import describe_machine
+    from bench.saturate import compared_servers, find_vegeta
+
+    if len(sizes) != 2 or sizes[0] >= sizes[1]:
+        raise click.BadParameter(f"{sizes}: expected SMALL,LARGE request counts, SMALL < LARGE")
+    try:
+        loader = find_vegeta(vegeta)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    out = out or _default_out()
+    counts = count_instructions(
+        out,
+        compared_servers(kes, before),
+        vegeta=loader,
+        small=sizes[0],
+        large=sizes[1],
+        progress=lambda line: click.echo(line, err=True),
+    )
+    _echo_machine(describe_machine())
+    click.echo(counts_table(counts))
 
 
 @main.command("memory")

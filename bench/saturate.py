@@ -35,9 +35,22 @@ from bench.certs import BenchCertificates, make_certificates
 from bench.scenarios import CONTEXT
 from bench.serverconfig import aiokes_config
 
-__all__ = ["Row", "Server", "find_vegeta", "parse_report", "ratio_table", "rows_table", "saturate"]
+__all__ = [
+    "KEY",
+    "Row",
+    "Running",
+    "Server",
+    "compared_servers",
+    "find_vegeta",
+    "parse_report",
+    "prepare",
+    "ratio_table",
+    "rows_table",
+    "saturate",
+    "start",
+]
 
-_KEY = "bench-key"
+KEY = "bench-key"
 _START_TIMEOUT = 30.0
 
 
@@ -87,7 +100,7 @@ def parse_report(text: str) -> dict[str, float]:
 
 
 @dataclass(slots=True)
-class _Running:
+class Running:
     server: Server
     port: int
     process: subprocess.Popen[bytes]
@@ -111,12 +124,12 @@ def saturate(
     vegeta on ``loader_core``; one :class:`Row` per round, scenario and server."""
     certs = make_certificates(workdir / "certs")
     running = [
-        _start(workdir, certs, server, 7500 + i, server_core) for i, server in enumerate(servers)
+        start(workdir, certs, server, 7500 + i, server_core) for i, server in enumerate(servers)
     ]
     rows = []
     try:
         for target in running:
-            _prepare(target, certs, workdir)
+            prepare(target, certs, workdir)
         for index in range(rounds):
             order = running if index % 2 == 0 else running[::-1]
             for scenario in scenarios:
@@ -136,9 +149,7 @@ def saturate(
     return rows
 
 
-def _start(
-    workdir: Path, certs: BenchCertificates, server: Server, port: int, core: int
-) -> _Running:
+def start(workdir: Path, certs: BenchCertificates, server: Server, port: int, core: int) -> Running:
     directory = workdir / server.name
     directory.mkdir(parents=True, exist_ok=True)
     config = aiokes_config(directory, certs)
@@ -152,25 +163,31 @@ def _start(
             env={**os.environ, **server.environment},
             cwd=directory,
         )
-    return _Running(server, port, process)
+    return Running(server, port, process)
 
 
-def _prepare(target: _Running, certs: BenchCertificates, workdir: Path) -> None:
+def prepare(
+    target: Running,
+    certs: BenchCertificates,
+    workdir: Path,
+    *,
+    start_timeout: float = _START_TIMEOUT,
+) -> None:
     """Wait for the server, create the key, seal one data key: the request bodies."""
-    deadline = time.monotonic() + _START_TIMEOUT
+    deadline = time.monotonic() + start_timeout
     while True:
         try:
             _call(target.port, certs, "GET", "/version")
             break
-        except OSError:
+        except (OSError, http.client.HTTPException):
             if target.process.poll() is not None or time.monotonic() > deadline:
                 log = (workdir / target.server.name / "server.log").read_text()[-2000:]
                 raise RuntimeError(f"{target.server.name} did not start: {log}") from None
             time.sleep(0.2)
-    _call(target.port, certs, "POST", f"/v1/key/create/{_KEY}")  # 400 if it exists: fine
+    _call(target.port, certs, "POST", f"/v1/key/create/{KEY}")  # 400 if it exists: fine
     context = base64.b64encode(CONTEXT).decode()
     generate = _compact({"context": context})  # the bytes MinIO sends
-    status, answer = _call(target.port, certs, "POST", f"/v1/key/generate/{_KEY}", generate)
+    status, answer = _call(target.port, certs, "POST", f"/v1/key/generate/{KEY}", generate)
     if status != 200:
         raise RuntimeError(f"{target.server.name}: generate answered {status}: {answer!r}")
     decrypt = _compact({"ciphertext": json.loads(answer)["ciphertext"], "context": context})
@@ -199,7 +216,7 @@ def _call(
 
 
 def _attack(
-    target: _Running,
+    target: Running,
     certs: BenchCertificates,
     workdir: Path,
     vegeta: str,
@@ -210,7 +227,7 @@ def _attack(
     core: int,
 ) -> Row:
     targets = workdir / "targets.txt"
-    url = f"https://127.0.0.1:{target.port}/v1/key/{scenario}/{_KEY}"
+    url = f"https://127.0.0.1:{target.port}/v1/key/{scenario}/{KEY}"
     targets.write_text(f"POST {url}\n@{target.bodies[scenario]}\n")
     results = workdir / "results.bin"
     workers = str(connections)
@@ -317,6 +334,16 @@ def aiokes_server(name: str = "aiokes", source: str | None = None) -> Server:
 
 def kes_server(binary: str) -> Server:
     return Server("kes", [binary, "server", "--config", "{config}"])
+
+
+def compared_servers(kes: str | None, before: str | None, *, ours: bool = True) -> list[Server]:
+    """This checkout's aiokes, then the ``--before`` tree and the ``--kes`` binary if given."""
+    servers = [aiokes_server()] if ours else []
+    if before:
+        servers.append(aiokes_server("before", before))
+    if kes:
+        servers.append(kes_server(kes))
+    return servers
 
 
 def rows_json(rows: list[Row]) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -40,11 +39,3 @@ class Call:
     identity: str  # "" when the route needs none and the client sent no certificate
     resource: str  # the part of the path after a subtree route's prefix
     body: bytes
-
-    def deadline(self) -> asyncio.Timeout:
-        """The route's timeout, for the awaits that can block (keystore, thread pool).
-
-        Applied there rather than around every handler: a cache hit never suspends, and a
-        per-request ``asyncio.timeout`` cost 14 % of the generate path's CPU (bench/RESULTS.md).
-        """
-        return asyncio.timeout(self.route.timeout or None)

@@ -3,10 +3,15 @@ handler under its timeout, and map every failure to KES's status and message.
 
 The HTTP layer (:mod:`aiokes.http`) calls :class:`Dispatcher` directly — no router, no
 middleware chain — because this runs thousands of times a second and every layer costs.
+A request whose route can answer it at once (a cached key: MinIO's every generate and
+decrypt) is served by :meth:`Dispatcher.answer_now` from the connection's read callback,
+without a task, a coroutine or a timeout; everything else by the coroutine, which applies the
+route's timeout around the handler as KES does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from aiokes.api.call import Call, Services
@@ -40,6 +45,58 @@ class Dispatcher:
         self._metrics = services.metrics
         self._audit_log = services.audit
         self._audit_stream = services.audit_stream
+
+    def answer_now(self, request: Request) -> Response | None:
+        """The answer to ``request`` if it needs no waiting, audited and metered exactly as
+        :meth:`__call__` would; ``None`` otherwise, having done nothing (then call that)."""
+        started = time.perf_counter()
+        state = self.state
+        path = request.path
+        found = state.routes.find(path)
+        if found is None or found[0].immediate is None or not request.complete:
+            return None
+        route, resource = found
+        peer = peer_identity(request.ssl_object)
+        identity = peer or ""
+        try:
+            _admit(request.method, route, state, peer, route.canonical_path(resource))
+        except APIError as exc:
+            response = error_response(exc)
+        else:
+            answer = self._immediate(request, state, route, identity, resource, started)
+            if answer is None:
+                return None
+            response = answer
+        self._audit(request, path, identity, response.status, started)
+        return response
+
+    def _immediate(
+        self,
+        request: Request,
+        state: ServerState,
+        route: Route,
+        identity: str,
+        resource: str,
+        started: float,
+    ) -> Response | None:
+        assert route.immediate is not None
+        try:
+            body = request.body_at_hand(route.max_body) if route.max_body else b""
+        except BadBody:
+            return None  # the full path answers it (one place for the body's errors)
+        if body is None:
+            return None
+        call = Call(request, state, self.services, route, identity, resource, body)
+        try:
+            response = route.immediate(call)
+        except APIError as exc:
+            response = error_response(exc)
+        except Exception:
+            error_logger.exception("%s %s: internal error", request.method, request.path)
+            response = error_response(APIError("internal server error", status=500))
+        if response is not None and route.metered:
+            self._metrics.observe(response.status, time.perf_counter() - started)
+        return response
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -84,7 +141,8 @@ class Dispatcher:
             if body is None:
                 body = await request.read_body(limit, route.timeout or None)
             call = Call(request, state, self.services, route, identity, resource, body)
-            response = await route.handler(call)
+            async with asyncio.timeout(route.timeout or None):  # KES: around every handler
+                response = await route.handler(call)
         except APIError as exc:
             response = error_response(exc)
         except BadBody:

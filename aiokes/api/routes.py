@@ -12,9 +12,12 @@ from aiokes.http import Response
 if TYPE_CHECKING:
     from aiokes.api.call import Call
 
-__all__ = ["Auth", "Route", "RouteTable"]
+__all__ = ["Auth", "Handler", "ImmediateHandler", "Route", "RouteTable"]
 
 Handler = Callable[["Call"], Awaitable[Response]]
+# A route's answer without waiting, when it has one at hand (a cached key, a small body);
+# ``None`` when the request needs its asynchronous handler, having done nothing.
+ImmediateHandler = Callable[["Call"], Response | None]
 MAX_BODY = 1_000_000  # KES HEAD: 1 * mem.MB, decimal
 LEGACY_MAX_BODY = 1 << 20  # bulk decrypt comes from the LEGACY API, which allowed 1 MiB
 
@@ -35,6 +38,7 @@ class Route:
     auth: Auth = Auth.POLICY
     metered: bool = True  # counted in the kes_http_* metrics
     body_error: str = "invalid request body"  # the 400 for a malformed or oversized body
+    immediate: ImmediateHandler | None = None  # tried first: the hot routes' cache hits
 
     @property
     def subtree(self) -> bool:

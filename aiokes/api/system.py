@@ -58,8 +58,7 @@ async def status(call: Call) -> Response:
         "mem_stack_used": 0,
     }
     try:
-        async with call.deadline():
-            state = await call.state.keys.status()
+        state = await call.state.keys.status()
         reply["keystore_latency"] = max(1, round(state.latency * 1000))
         if state.read_only:
             reply["keystore_read_only"] = True
@@ -78,8 +77,7 @@ async def ready(call: Call) -> Response:
     then would pull an instance that can still generate and decrypt, MinIO's everyday calls,
     and, on a directory shared by every instance, all of them. ``/v1/status`` tells."""
     try:
-        async with call.deadline():
-            await call.state.keys.status()
+        await call.state.keys.status()
     except KeystoreUnreachable:
         raise APIError("key store is not reachable", status=504) from None
     except KeystoreError:
@@ -163,7 +161,6 @@ async def _mirror_view(call: Call) -> tuple[dict[str, object], str] | None:
     if not isinstance(keys, KeeperKeys):
         return None
     try:
-        async with call.deadline():
-            return await keys.mirror_view()
+        return await keys.mirror_view()
     except KeystoreError:  # the keeper is gone (being restarted): nothing to show now
         return None

@@ -31,6 +31,7 @@ _BAD_REQUEST = (
     b"Connection: close\r\n\r\n400 Bad Request"
 )
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_FRAMING_NAME_LENGTHS = frozenset(map(len, (b"content-length", b"transfer-encoding", b"expect")))
 
 
 class Refused(Exception):
@@ -41,6 +42,7 @@ class Connection(asyncio.BufferedProtocol):
     def __init__(self, listener: Listener) -> None:
         self._listener = listener
         self._handler = listener.handler
+        self._answer_now = getattr(listener.handler, "answer_now", None)
         self._buffer = memoryview(bytearray(_READ_SIZE))
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
@@ -98,9 +100,7 @@ class Connection(asyncio.BufferedProtocol):
             self._refuse(str(exc) or type(exc).__name__)
         if self._queue:
             if self._task is None:
-                # The listener's loop, not asyncio.get_running_loop(): on Python 3.11 that calls
-                # getpid() (a syscall) each time: 0.27 µs against 0.02 µs for the attribute.
-                self._task = self._listener.loop.create_task(self._serve())
+                self._serve_at_once()
             elif len(self._queue) > _MAX_QUEUED:
                 self._pause_reading()
         elif self._refusal is not None and self._task is None:
@@ -151,6 +151,10 @@ class Connection(asyncio.BufferedProtocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Only three names matter here, of 14, 17 and 6 bytes: most headers (Host,
+        # User-Agent, Accept-Encoding, Content-Type) are passed over without lowering them.
+        if len(name) not in _FRAMING_NAME_LENGTHS:
+            return
         name = name.lower()
         if name == b"content-length":
             self._content_lengths += 1
@@ -195,10 +199,37 @@ class Connection(asyncio.BufferedProtocol):
 
     # --- serving -------------------------------------------------------------------------
 
+    def _serve_at_once(self) -> None:
+        """Answer, in order, the queued requests the handler can answer without waiting (a
+        cached key's generate or decrypt); start the serving task at the first it cannot.
+        No task, coroutine or future is made for a request answered here."""
+        queue, answer_now = self._queue, self._answer_now
+        try:
+            while answer_now is not None and queue and not self._write_paused:
+                request = queue[0]
+                response = answer_now(request)
+                if response is None:
+                    break
+                queue.popleft()
+                if not self._answer(request, response):
+                    return
+        except Exception:
+            self.abort()  # a bug of ours, not the client's: the traceback goes to the log
+            raise
+        if queue:
+            # The listener's loop, not asyncio.get_running_loop(): on Python 3.11 that calls
+            # getpid() (a syscall) each time: 0.27 µs against 0.02 µs for the attribute.
+            self._task = self._listener.loop.create_task(self._serve())
+        else:
+            self._resume_if_room()
+            self._after_answers()
+
     async def _serve(self) -> None:
         """Answer the queued requests in order; runs while there are any."""
         queue = self._queue
         try:
+            if self._write_paused:
+                await self._drain()
             while queue and self._transport is not None:
                 request = queue[0]
                 try:
@@ -210,8 +241,7 @@ class Connection(asyncio.BufferedProtocol):
                     return
                 if self._write_paused:
                     await self._drain()
-                if self._read_paused and len(queue) <= _MAX_QUEUED and not self._parse_ended:
-                    self._resume_reading()
+                self._resume_if_room()
         except (ConnectionError, asyncio.CancelledError):
             self.abort()  # the client left (or the server stops): nobody to answer
             return
@@ -220,6 +250,14 @@ class Connection(asyncio.BufferedProtocol):
             raise
         finally:
             self._task = None
+        self._after_answers()
+
+    def _resume_if_room(self) -> None:
+        if self._read_paused and len(self._queue) <= _MAX_QUEUED and not self._parse_ended:
+            self._resume_reading()
+
+    def _after_answers(self) -> None:
+        """Every queued request is answered: refuse, close, or wait for the next one."""
         if self._refusal is not None:
             self._send_refusal()
         elif self._closing:
@@ -383,11 +421,15 @@ class Connection(asyncio.BufferedProtocol):
 
 def _path(url: bytes) -> str:
     """The percent-decoded path of a request target (query and fragment dropped)."""
-    if url[:1] != b"/" or b"?" in url or b"#" in url:
+    # Searched as str: ``b"?" in url`` first tries b"?" as an int, and raising and clearing
+    # that TypeError costs more than the rest of this function (bench/RESULTS.md, section 16).
+    # llhttp has checked the target is ASCII (no control or 8-bit bytes in strict mode).
+    text = url.decode("latin-1")
+    if text[:1] != "/" or "?" in text or "#" in text:
         try:
-            url = httptools.parse_url(url).path or b"/"
+            text = (httptools.parse_url(url).path or b"/").decode("latin-1")
         except httptools.HttpParserInvalidURLError:
             raise Refused("invalid request target") from None
-    if b"%" not in url:
-        return url.decode("ascii")
-    return unquote(url.decode("ascii"), errors="replace")
+    if "%" not in text:
+        return text
+    return unquote(text, errors="replace")

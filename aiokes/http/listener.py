@@ -8,15 +8,25 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiokes.http.connection import Connection
 from aiokes.http.request import Request
 from aiokes.http.response import DateHeader, Response
 from aiokes.log import error_logger
 
-__all__ = ["Handler", "Limits", "Listener"]
+__all__ = ["Handler", "ImmediateHandler", "Limits", "Listener"]
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ImmediateHandler(Protocol):
+    """A handler that can also answer some requests without waiting (see
+    :meth:`aiokes.api.dispatch.Dispatcher.answer_now`); ``None`` means: await the handler."""
+
+    def __call__(self, request: Request, /) -> Awaitable[Response]: ...
+
+    def answer_now(self, request: Request, /) -> Response | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +42,7 @@ class Listener:
 
     def __init__(
         self,
-        handler: Handler,
+        handler: Handler | ImmediateHandler,
         *,
         limits: Limits = Limits(),
         on_stalled: Callable[[], None] = lambda: None,
