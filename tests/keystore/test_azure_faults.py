@@ -513,7 +513,7 @@ async def test_credential_follows_the_configured_method(
 async def test_create_gives_up_on_a_name_that_stays_blocked(
     vault: FakeVault, store: AzureKeyVaultKeystore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("aiokes.keystore.azure._PAUSE_MAX", 0.001)  # keep the test fast
+    monkeypatch.setattr("aiokes.keystore.azure.keystore._PAUSE_MAX", 0.001)  # keep the test fast
     vault.set_version("k", "old")
     vault.soft_delete("k", lag=10_000)  # never finishes deleting
     with pytest.raises(KeystoreError, match="soft-deleted secret and could not be purged"):

@@ -1,7 +1,7 @@
 """The Azure Key Vault keystore, interchangeable with KES's ``azure`` keystore.
 
 One KES key is one Key Vault *secret* of the same name; its value is the stored key record
-as text, and its **oldest version** is the key (see :mod:`._azure_versions`). aiokes never
+as text, and its **oldest version** is the key (see :mod:`.versions`). aiokes never
 reads "latest": a later PUT, by anyone, cannot replace a key.
 
 Create is create-only, which Key Vault cannot do atomically, so it is emulated as KES does
@@ -19,8 +19,9 @@ retries) when the identity may purge, else the operator is told to recover or pu
 Delete is a soft delete followed by a purge where permitted; without the purge permission
 the secret stays soft-deleted, which is fine for readers and is cleaned up by a later create.
 With a ``reuse_wait`` (set from the cache expiry by the config) the soft-deleted secret is the
-deleted name's tombstone (:mod:`._tombstone`): it is not purged on delete, and a create of the
-name is refused until ``deletedDate + reuse_wait``; after that the create purges it as above.
+deleted name's tombstone (:mod:`aiokes.keystore._tombstone`): it is not purged on delete, and
+a create of the name is refused until ``deletedDate + reuse_wait``; after that the create
+purges it as above.
 """
 
 from __future__ import annotations
@@ -42,15 +43,15 @@ from azure.keyvault.secrets.aio import SecretClient
 
 from aiokes.errors import APIError, KeyExists, KeyNotFound, KeystoreError, KeystoreUnreachable
 from aiokes.keystore import KeystoreState, Page, paginate
-from aiokes.keystore._azure_client import VaultConnection, VaultSettings, connect
-from aiokes.keystore._azure_errors import (
+from aiokes.keystore._tombstone import Tombstone, reserved
+from aiokes.keystore.azure.client import VaultConnection, VaultSettings, connect
+from aiokes.keystore.azure.errors import (
     VaultProblem,
     describe_http_error,
     translate_azure_errors,
 )
-from aiokes.keystore._azure_locks import NameLocks
-from aiokes.keystore._azure_versions import SecretVersion, oldest, unusable_reason
-from aiokes.keystore._tombstone import Tombstone, reserved
+from aiokes.keystore.azure.locks import NameLocks
+from aiokes.keystore.azure.versions import SecretVersion, oldest, unusable_reason
 from aiokes.log import error_logger
 
 __all__ = ["AzureKeyVaultKeystore"]
