@@ -24,8 +24,8 @@ from aiokes.errors import (
     KeystoreError,
     KeystoreUnreachable,
 )
-from aiokes.keystore.azure import AzureKeyVaultKeystore
-from tests.azure_emulator import StaticTokenCredential, ticking_clock
+from aiokes.keystore.azure import AzureKeyVaultKeystore, AzureKeyVaultSettings
+from tests.azure_emulator import StaticTokenCredential, azure_keystore, ticking_clock
 from tests.azure_fake import FakeVault
 
 VERSIONS = ("GET", "/secrets/{name}/versions")
@@ -51,7 +51,7 @@ async def make_store(vault: FakeVault) -> AsyncIterator[MakeStore]:
 
     def make(**options: Any) -> AzureKeyVaultKeystore:
         settings = {**vault.credentials(), "ca_file": vault.ca_file, "retry_max_delay": 0.01}
-        store = AzureKeyVaultKeystore(vault.url, **{**settings, **options})
+        store = azure_keystore(vault.url, **{**settings, **options})
         stores.append(store)
         return store
 
@@ -150,7 +150,7 @@ async def test_closed_port_is_unreachable_for_operations_and_status() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    store = AzureKeyVaultKeystore(
+    store = azure_keystore(
         f"https://127.0.0.1:{port}",
         credential=StaticTokenCredential(),
         max_retries=1,
@@ -175,7 +175,7 @@ async def test_a_vault_that_accepts_but_never_speaks_tls_times_out() -> None:
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    store = AzureKeyVaultKeystore(
+    store = azure_keystore(
         f"https://127.0.0.1:{port}",
         credential=StaticTokenCredential(),
         timeout=0.2,
@@ -487,7 +487,7 @@ async def test_requests_carry_the_pinned_api_version(
 def test_bad_settings_are_config_errors(options: dict[str, Any]) -> None:
     endpoint = options.pop("endpoint", "https://vault.example")
     with pytest.raises(ConfigError):
-        AzureKeyVaultKeystore(endpoint, **options)
+        AzureKeyVaultSettings(endpoint=endpoint, **options)
 
 
 @pytest.mark.parametrize(
@@ -501,7 +501,7 @@ def test_bad_settings_are_config_errors(options: dict[str, Any]) -> None:
 async def test_credential_follows_the_configured_method(
     options: dict[str, Any], credential_type: str
 ) -> None:
-    store = AzureKeyVaultKeystore("https://myvault.vault.azure.net", **options)
+    store = azure_keystore("https://myvault.vault.azure.net", **options)
     await store.open()  # builds, sends nothing
     try:
         assert store._connection is not None
