@@ -18,13 +18,12 @@ import pytest
 
 from aiokes.errors import (
     APIError,
-    ConfigError,
     KeyExists,
     KeyNotFound,
     KeystoreError,
     KeystoreUnreachable,
 )
-from aiokes.keystore.azure import AzureKeyVaultKeystore, AzureKeyVaultSettings
+from aiokes.keystore.azure import AzureKeyVaultKeystore
 from tests.azure_emulator import StaticTokenCredential, azure_keystore, ticking_clock
 from tests.azure_fake import FakeVault
 
@@ -466,28 +465,6 @@ async def test_requests_carry_the_pinned_api_version(
     assert vault.api_versions == {"7.5"}
     await make_store(api_version="7.6").list("")
     assert vault.api_versions == {"7.5", "7.6"}
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"endpoint": "http://vault.example"},
-        {"endpoint": "vault.example"},
-        {"tenant_id": "t", "client_id": "c"},
-        {
-            "tenant_id": "t",
-            "client_id": "c",
-            "client_secret": "s",
-            "managed_identity_client_id": "m",
-        },
-        {"timeout": 0},
-        {"authority_host": "http://login.example"},
-    ],
-)
-def test_bad_settings_are_config_errors(options: dict[str, Any]) -> None:
-    endpoint = options.pop("endpoint", "https://vault.example")
-    with pytest.raises(ConfigError):
-        AzureKeyVaultSettings(endpoint=endpoint, **options)
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,10 @@ def _file_error(*lines: str) -> ConfigError:
 @pytest.mark.parametrize(
     ("settings", "setting"),
     [
+        ({"endpoint": "http://vault.example"}, "endpoint"),
+        ({"endpoint": "vault.example"}, "endpoint"),
         ({"endpoint": "https://v.vault.azure.net?x=1"}, "endpoint"),
+        ({"tenant_id": "t", "client_id": "c"}, "client_secret"),
         ({"tenant_id": "t", "client_secret": "s"}, "client_id"),
         (
             {
@@ -46,8 +49,10 @@ def _file_error(*lines: str) -> ConfigError:
             },
             "managed_identity_client_id",
         ),
+        ({"timeout": 0}, "timeout"),
         ({"max_retries": -1}, "max_retries"),
         ({"retry_max_delay": -0.5}, "retry_max_delay"),
+        ({"authority_host": "http://login.example"}, "authority_host"),
         ({"authority_host": "https://"}, "authority_host"),
         ({"status_timeout": 0}, "status_timeout"),
     ],
