@@ -39,7 +39,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.identity.aio import ClientSecretCredential
 from azure.keyvault.secrets.aio import SecretClient
 
-from aiokes.keystore.azure import AzureKeyVaultKeystore
+from aiokes.keystore.azure import AzureKeyVaultKeystore, AzureKeyVaultSettings
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 LOWKEY_SCRIPT = REPOSITORY / ".ci" / "lowkey-vault.sh"
@@ -110,6 +110,15 @@ def credential_from_environment() -> ClientCredential | None:
     if missing:
         raise LowkeyUnavailable(f"incomplete emulator credential: set {', '.join(missing)}")
     return ClientCredential(**values, authority_host=os.environ.get(AUTHORITY_VARIABLE, ""))
+
+
+def azure_keystore(
+    endpoint: str, *, credential: AsyncTokenCredential | None = None, **settings: Any
+) -> AzureKeyVaultKeystore:
+    """The keystore on ``endpoint`` with these settings, and a test's own credential if given."""
+    return AzureKeyVaultKeystore(
+        AzureKeyVaultSettings(endpoint=endpoint, **settings), credential=credential
+    )
 
 
 class StaticTokenCredential:
@@ -229,7 +238,7 @@ class VaultTarget:
     key_prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}-")
 
     def keystore(self, **options: Any) -> AzureKeyVaultKeystore:
-        return AzureKeyVaultKeystore(
+        return azure_keystore(
             self.url, ca_file=self.ca_file, **{**self.keystore_options, **options}
         )
 

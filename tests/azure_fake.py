@@ -10,7 +10,7 @@ token endpoint failures, asynchronous deletion and a competing writer (:meth:`co
 Every request is counted per ``(method, route)``; tests assert on those counts.
 
     async with FakeVault.running(tmp_path) as vault:
-        store = AzureKeyVaultKeystore(vault.url, **vault.credentials(), ca_file=vault.ca_file)
+        store = azure_keystore(vault.url, **vault.credentials(), ca_file=vault.ca_file)
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ import trustme
 from aiokes.client import Client
 from aiokes.config import load_config
 from aiokes.errors import APIError, KeystoreUnreachable
-from aiokes.keystore.azure import AzureKeyVaultKeystore
 from aiokes.server import Server
+from tests.azure_emulator import azure_keystore
 from tests.azure_fake import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.conftest import ClientIdentity, make_identity
 
@@ -63,7 +63,7 @@ async def token_service(tmp_path: Path) -> AsyncIterator[FakeVault]:
 async def test_keystore_operation_limit_ends_retries_on_a_frozen_vault(
     frozen_vault: str, token_service: FakeVault
 ) -> None:
-    store = AzureKeyVaultKeystore(
+    store = azure_keystore(
         frozen_vault,
         **token_service.credentials(),
         ca_file=token_service.ca_file,

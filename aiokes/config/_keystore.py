@@ -4,20 +4,11 @@ aiokes implements the ``fs`` and ``azure`` backends. The other KES backends are 
 name so that a KES config using one of them fails with a clear message instead of "no
 keystore specified".
 
-Azure extension keys (aiokes only; KES ignores them, so a config using them still loads in
-KES), all under ``keystore.azure.keyvault`` and all ``${VAR}``-substitutable:
-
-* ``api_version`` (string, default ``7.5``): the Key Vault REST API version;
-* ``timeout`` (duration, default ``5s``, > 0): the limit for one HTTP request;
-* ``operation_timeout`` (duration, default ``10s``, > 0): the limit for one keystore call,
-  retries included; a vault that does not answer in time is a 502, as any keystore failure;
-* ``status_timeout`` (duration, default ``800ms``, > 0): the limit for the status probe;
-* ``max_retries`` (int, default 4): retries of throttled / failed requests;
-* ``retry_max_delay`` (duration, default ``8s``): the cap of the back-off between retries;
-* ``authority_host`` (https URL or host, default Azure public cloud): the Entra ID authority,
-  for sovereign clouds;
-* ``ca`` (file): an extra CA bundle for the vault's TLS certificate (private endpoints,
-  emulators).
+The Azure keys live under ``keystore.azure.keyvault``. aiokes adds some (KES ignores them, so
+a config using them still loads in KES), all ``${VAR}``-substitutable; ``docs/config.md``
+lists them with their defaults. Their fields, defaults and checks are those of
+:class:`~aiokes.keystore.azure.AzureKeyVaultSettings`; this module only reads them and
+reports a check's failure at the key's line.
 
 The ``mirror`` keystore (aiokes only; KES fails on it) holds two keystore sections,
 ``primary`` and ``secondary``, each an ``fs`` or ``azure`` block as above, and an optional
@@ -28,8 +19,9 @@ Every backend gets the tombstone wait derived from the cache expiry (``reuse_wai
 
 from __future__ import annotations
 
-from typing import NamedTuple
-from urllib.parse import urlsplit
+import dataclasses
+import functools
+from typing import Any
 
 from aiokes.config._section import Section
 from aiokes.config.schema import (
@@ -39,6 +31,7 @@ from aiokes.config.schema import (
     KeystoreConfig,
     MirrorKeystoreConfig,
 )
+from aiokes.errors import ConfigError
 
 __all__ = ["build_keystore"]
 
@@ -46,7 +39,15 @@ _SUPPORTED = ("fs", "azure", "mirror")
 # KES's other keystores (kesconf/config.go); "kes" and "encryptedfs" are parsed but unused there.
 _UNSUPPORTED = ("vault", "fortanix", "gemalto", "gcp", "aws", "entrust", "kes", "encryptedfs")
 _SUPPORTED_TEXT = ", ".join(_SUPPORTED)
-_AZURE_DEFAULTS = AzureKeyVaultConfig(endpoint="")
+_AZURE_DEFAULTS = {field.name: field.default for field in dataclasses.fields(AzureKeyVaultConfig)}
+# The file's key for each Azure setting not named as in the file.
+_AZURE_KEYS = {
+    "tenant_id": "credentials",
+    "client_id": "credentials",
+    "client_secret": "credentials",
+    "managed_identity_client_id": "managed_identity",
+    "ca_file": "ca",
+}
 
 
 def build_keystore(keystore: Section, *, reuse_wait: float = 0.0) -> KeystoreConfig:
@@ -97,88 +98,63 @@ def _chosen(keystore: Section) -> str:
 
 
 def _azure(azure: Section, reuse_wait: float) -> AzureKeyVaultConfig:
+    """Read ``keyvault``; the checks of its values are the settings' own, raised at their line."""
     if azure.get("keyvault") is None:
         raise azure.error("keyvault", "the 'keyvault' section is required for an azure keystore")
     vault = azure.section("keyvault")
-    auth = _authentication(vault)
-    return AzureKeyVaultConfig(
-        endpoint=_endpoint(vault),
-        tenant_id=auth.tenant_id,
-        client_id=auth.client_id,
-        client_secret=auth.client_secret,
-        managed_identity_client_id=auth.managed_identity_client_id,
-        api_version=vault.string("api_version", _AZURE_DEFAULTS.api_version),
-        timeout=_positive_duration(vault, "timeout", _AZURE_DEFAULTS.timeout),
-        max_retries=vault.integer("max_retries", _AZURE_DEFAULTS.max_retries, minimum=0),
-        retry_max_delay=vault.duration("retry_max_delay", _AZURE_DEFAULTS.retry_max_delay),
-        authority_host=_authority_host(vault),
+    tenant_id, client_id, client_secret = _client_credentials(vault)
+    managed_identity_client_id = _managed_identity(vault)
+    # Every value is read (and parsed) here, a parse error naming its own key's line; the
+    # settings check the values when built, below.
+    build = functools.partial(
+        AzureKeyVaultConfig,
+        endpoint=vault.required_string("endpoint", "the Key Vault endpoint").strip(),
+        tenant_id=tenant_id,
+        client_id=client_id,
+        client_secret=client_secret,
+        managed_identity_client_id=managed_identity_client_id,
+        api_version=vault.string("api_version", _default("api_version")),
+        timeout=vault.duration("timeout", _default("timeout")),
+        max_retries=vault.integer("max_retries", _default("max_retries"), minimum=0),
+        retry_max_delay=vault.duration("retry_max_delay", _default("retry_max_delay")),
+        authority_host=vault.string("authority_host").strip(),
         ca_file=vault.string("ca"),
         reuse_wait=reuse_wait,
-        operation_timeout=_positive_duration(
-            vault, "operation_timeout", _AZURE_DEFAULTS.operation_timeout
-        ),
-        status_timeout=_positive_duration(vault, "status_timeout", _AZURE_DEFAULTS.status_timeout),
+        operation_timeout=vault.duration("operation_timeout", _default("operation_timeout")),
+        status_timeout=vault.duration("status_timeout", _default("status_timeout")),
+    )
+    try:
+        return build()
+    except ConfigError as exc:  # exc.key is the setting's name: point at the file's key
+        raise vault.error(_AZURE_KEYS.get(exc.key, exc.key), exc.detail) from None
+
+
+def _default(setting: str) -> Any:
+    """The settings' own default, for a key the file leaves out."""
+    return _AZURE_DEFAULTS[setting]
+
+
+def _client_credentials(vault: Section) -> tuple[str, str, str]:
+    """Tenant, client and secret of the ``credentials`` block, all required if it is there."""
+    if not _present(vault, "credentials"):
+        return "", "", ""
+    secret = vault.section("credentials")
+    return (
+        secret.required_string("tenant_id", "the tenant (directory) ID"),
+        secret.required_string("client_id", "the client (application) ID"),
+        secret.required_string("client_secret", "the client secret"),
     )
 
 
-def _endpoint(vault: Section) -> str:
-    endpoint = vault.required_string("endpoint", "the Key Vault endpoint").strip()
-    url = urlsplit(endpoint)
-    if url.scheme.lower() != "https" or not url.hostname:
-        raise vault.error(
-            "endpoint",
-            f"'{endpoint}' is not an https URL (e.g. https://my-vault.vault.azure.net)",
-        )
-    return endpoint
-
-
-class _Authentication(NamedTuple):
-    """The settings of one authentication method; all empty: DefaultAzureCredential."""
-
-    tenant_id: str = ""
-    client_id: str = ""
-    client_secret: str = ""
-    managed_identity_client_id: str = ""
-
-
-def _authentication(vault: Section) -> _Authentication:
-    has_secret = _present(vault, "credentials")
-    has_managed = _present(vault, "managed_identity")
-    if has_secret and has_managed:
-        raise vault.error(
-            "managed_identity",
-            "more than one authentication method specified "
-            "(use either 'credentials' or 'managed_identity')",
-        )
-    if has_secret:
-        secret = vault.section("credentials")
-        return _Authentication(
-            tenant_id=secret.required_string("tenant_id", "the tenant (directory) ID"),
-            client_id=secret.required_string("client_id", "the client (application) ID"),
-            client_secret=secret.required_string("client_secret", "the client secret"),
-        )
-    if has_managed:
-        managed = vault.section("managed_identity")
-        client_id = managed.required_string("client_id", "the managed identity's client ID")
-        return _Authentication(managed_identity_client_id=client_id)
-    return _Authentication()
+def _managed_identity(vault: Section) -> str:
+    """The client ID of the ``managed_identity`` block, required if it is there."""
+    if not _present(vault, "managed_identity"):
+        return ""
+    managed = vault.section("managed_identity")
+    return managed.required_string("client_id", "the managed identity's client ID")
 
 
 def _present(section: Section, name: str) -> bool:
     # As in KES, "credentials:" with nothing under it is the same as no block at all.
     node = section.get(name)
     return node is not None and node.kind != "null"
-
-
-def _positive_duration(section: Section, name: str, default: float) -> float:
-    value = section.duration(name, default)
-    if value <= 0:
-        raise section.error(name, "must be greater than 0")
-    return value
-
-
-def _authority_host(vault: Section) -> str:
-    authority = vault.string("authority_host").strip()
-    if "://" in authority and urlsplit(authority).scheme.lower() != "https":
-        raise vault.error("authority_host", f"'{authority}' must be an https URL")
-    return authority

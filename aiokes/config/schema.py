@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeAlias
 
+from aiokes.keystore.azure.settings import AzureKeyVaultSettings
+
 if TYPE_CHECKING:
     from aiokes.keystore import Keystore
 
@@ -155,49 +157,17 @@ class FSKeystoreConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AzureKeyVaultConfig:
+class AzureKeyVaultConfig(AzureKeyVaultSettings):
     """``keystore.azure.keyvault`` — secrets in an Azure Key Vault.
 
-    Authentication: client credentials when ``client_secret`` is set, the user-assigned
-    managed identity ``managed_identity_client_id`` when that is set, else Azure's
-    DefaultAzureCredential chain. ``api_version`` to ``ca_file`` are aiokes extensions
-    (``docs/config.md``).
+    The fields, defaults and checks are the keystore's own (:mod:`aiokes.keystore.azure.settings`,
+    no Azure SDK); this adds only the connecting, which hands them to the keystore whole.
     """
-
-    endpoint: str
-    tenant_id: str = ""
-    client_id: str = ""
-    client_secret: str = field(default="", repr=False)
-    managed_identity_client_id: str = ""
-    api_version: str = "7.5"
-    timeout: float = 5.0  # seconds per HTTP request to Key Vault
-    max_retries: int = 4
-    retry_max_delay: float = 8.0  # seconds, the cap of the exponential back-off
-    authority_host: str = ""  # "" = Azure public cloud (login.microsoftonline.com)
-    ca_file: str = ""  # extra CA bundle: private endpoints, emulators
-    reuse_wait: float = 0.0  # as FSKeystoreConfig.reuse_wait
-    operation_timeout: float = 10.0  # seconds per keystore call, retries included (< routes')
-    status_timeout: float = 0.8  # seconds for the reachability probe of /v1/status, /v1/ready
 
     async def connect(self) -> Keystore:
         from aiokes.keystore.azure import AzureKeyVaultKeystore
 
-        keystore = AzureKeyVaultKeystore(
-            self.endpoint,
-            tenant_id=self.tenant_id,
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            managed_identity_client_id=self.managed_identity_client_id,
-            api_version=self.api_version,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            retry_max_delay=self.retry_max_delay,
-            authority_host=self.authority_host,
-            ca_file=self.ca_file,
-            reuse_wait=self.reuse_wait,
-            operation_timeout=self.operation_timeout,
-            status_timeout=self.status_timeout,
-        )
+        keystore = AzureKeyVaultKeystore(self)
         await keystore.open()
         return keystore
 

@@ -27,6 +27,7 @@ from tests.azure_emulator import (
     LowkeyUnavailable,
     RunningLowkey,
     VaultTarget,
+    azure_keystore,
     lowkey_from_environment,
     start_lowkey,
     stop_lowkey,
@@ -89,7 +90,7 @@ class TestAzureKeystoreOnFakeVault(KeystoreContract):
     @pytest.fixture
     async def keystore(self, tmp_path: Path) -> AsyncIterator[Keystore]:
         async with FakeVault.running(tmp_path, page_size=3) as vault:
-            store = AzureKeyVaultKeystore(vault.url, **vault.credentials(), ca_file=vault.ca_file)
+            store = azure_keystore(vault.url, **vault.credentials(), ca_file=vault.ca_file)
             yield store
             await store.close()
 
@@ -104,9 +105,7 @@ class TestAzureKeystoreOnLowkey(KeystoreContract):
 
     @pytest.fixture
     async def keystore(self, lowkey: RunningLowkey) -> AsyncIterator[Keystore]:
-        store = AzureKeyVaultKeystore(
-            lowkey.url, ca_file=lowkey.ca_file, **lowkey.keystore_options()
-        )
+        store = azure_keystore(lowkey.url, ca_file=lowkey.ca_file, **lowkey.keystore_options())
         yield store
         await store.close()
 

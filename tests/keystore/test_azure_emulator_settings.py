@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 from azure.keyvault.secrets.aio import SecretClient
 
-from aiokes.keystore.azure import AzureKeyVaultKeystore
 from tests.azure_emulator import (
     CREDENTIAL_VARIABLES,
     LowkeyUnavailable,
     StaticTokenCredential,
+    azure_keystore,
     lowkey_from_environment,
 )
 from tests.azure_fake import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
@@ -77,9 +77,7 @@ async def test_the_suite_authenticates_with_the_configured_credential(
     emulator = lowkey_from_environment()
     assert emulator is not None
     assert (emulator.url, emulator.ca_file) == (vault.url, str(vault.ca_file))
-    store = AzureKeyVaultKeystore(
-        emulator.url, ca_file=emulator.ca_file, **emulator.keystore_options()
-    )
+    store = azure_keystore(emulator.url, ca_file=emulator.ca_file, **emulator.keystore_options())
     credential = emulator.sdk_credential()
     assert not isinstance(credential, StaticTokenCredential)
     try:

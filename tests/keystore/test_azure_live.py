@@ -19,7 +19,7 @@ import pytest
 from aiokes.errors import AiokesError
 from aiokes.keystore import Keystore
 from aiokes.keystore.azure import AzureKeyVaultKeystore
-from tests.azure_emulator import AZURE_SKIPS
+from tests.azure_emulator import AZURE_SKIPS, azure_keystore
 
 from .contract import KeystoreContract
 
@@ -57,7 +57,7 @@ class TestAzureKeystoreOnRealKeyVault(KeystoreContract):
 
 
 def _live_keystore() -> AzureKeyVaultKeystore:
-    return AzureKeyVaultKeystore(
+    return azure_keystore(
         _SETTINGS["endpoint"],
         tenant_id=_SETTINGS["tenant_id"],
         client_id=_SETTINGS["client_id"],

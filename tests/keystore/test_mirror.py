@@ -18,6 +18,7 @@ from aiokes.keystore import Keystore
 from aiokes.keystore.azure import AzureKeyVaultKeystore
 from aiokes.keystore.fs import FSKeystore
 from aiokes.keystore.mirror import MirrorKeystore
+from tests.azure_emulator import azure_keystore
 from tests.azure_fake import FakeVault, VaultLink
 from tests.keystore.contract import REALISTIC_RECORD, KeystoreContract
 
@@ -41,7 +42,7 @@ class TestMirrorOfTwoDirectories(KeystoreContract):
 
 
 def _azure(vault: FakeVault, link: VaultLink) -> AzureKeyVaultKeystore:
-    return AzureKeyVaultKeystore(
+    return azure_keystore(
         link.url,
         **vault.credentials(),
         ca_file=vault.ca_file,

@@ -20,6 +20,7 @@ from aiokes.errors import KeyExists, KeyNameReserved, KeyNotFound, KeystoreError
 from aiokes.keystore._tombstone import marker_directory_for, reuse_wait
 from aiokes.keystore.azure import AzureKeyVaultKeystore
 from aiokes.keystore.fs import FSKeystore
+from tests.azure_emulator import azure_keystore
 from tests.azure_fake import FakeVault
 from tests.keystore.contract import REALISTIC_RECORD
 
@@ -153,9 +154,7 @@ async def test_fs_without_a_wait_there_are_no_tombstones(tmp_path: Path) -> None
 @pytest.fixture
 async def vault_instances(vault: FakeVault) -> AsyncIterator[list[AzureKeyVaultKeystore]]:
     stores = [
-        AzureKeyVaultKeystore(
-            vault.url, **vault.credentials(), ca_file=vault.ca_file, reuse_wait=WAIT
-        )
+        azure_keystore(vault.url, **vault.credentials(), ca_file=vault.ca_file, reuse_wait=WAIT)
         for _ in range(3)
     ]
     yield stores

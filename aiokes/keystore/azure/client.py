@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,75 +36,37 @@ from azure.identity.aio import (
 from azure.keyvault.secrets.aio import SecretClient
 
 from aiokes.errors import ConfigError
+from aiokes.keystore.azure.settings import AzureKeyVaultSettings
 
-__all__ = ["BoundedRetryPolicy", "VaultConnection", "VaultSettings", "connect"]
+__all__ = ["BoundedRetryPolicy", "VaultConnection", "connect"]
 
 # Exponential backoff: 0, 2*f, 4*f, ... seconds, capped at retry_max_delay.
 _BACKOFF_FACTOR = 0.4
 
 
-@dataclass(frozen=True, slots=True)
-class VaultSettings:
-    """Validated keystore settings; building them does no I/O."""
+def _retry_options(settings: AzureKeyVaultSettings) -> dict[str, Any]:
+    """Keyword arguments for azure-core's retry policy and transport."""
+    return {
+        "retry_total": settings.max_retries,
+        # A refused or failed connection means the vault cannot be reached: one retry covers
+        # a blip; more would only delay the 502 that makes MinIO fail over to another KES.
+        "retry_connect": min(1, settings.max_retries),
+        "retry_read": settings.max_retries,
+        "retry_status": settings.max_retries,
+        "retry_backoff_factor": _BACKOFF_FACTOR,
+        "retry_backoff_max": settings.retry_max_delay,
+        "timeout": _request_budget(settings),
+    }
 
-    endpoint: str
-    tenant_id: str = ""
-    client_id: str = ""
-    client_secret: str = field(default="", repr=False)
-    managed_identity_client_id: str = ""
-    api_version: str = "7.5"
-    timeout: float = 5.0
-    max_retries: int = 4
-    retry_max_delay: float = 8.0
-    authority_host: str = ""
-    ca_file: str = ""
-    operation_timeout: float = 10.0
-    status_timeout: float = 0.8
 
-    def __post_init__(self) -> None:
-        _check_https_url("endpoint", self.endpoint)
-        if self.authority_host:  # a bare host, as AzureAuthorityHosts spells them, is fine
-            authority = self.authority_host
-            _check_https_url(
-                "authority_host", authority if "://" in authority else f"https://{authority}"
-            )
-        credentials = (self.tenant_id, self.client_id, self.client_secret)
-        if any(credentials) and not all(credentials):
-            raise ConfigError(
-                "azure credentials need all of tenant_id, client_id and client_secret"
-            )
-        if any(credentials) and self.managed_identity_client_id:
-            raise ConfigError("azure: more than one authentication method specified")
-        if self.timeout <= 0 or self.retry_max_delay < 0 or self.max_retries < 0:
-            raise ConfigError("azure: timeout must be > 0, max_retries and retry delay >= 0")
-        if self.operation_timeout <= 0 or self.status_timeout <= 0:
-            raise ConfigError("azure: operation_timeout and status_timeout must be > 0")
-
-    @property
-    def vault(self) -> str:
-        """The vault's host (and port), the name used in error messages."""
-        return urlsplit(self.endpoint).netloc
-
-    @property
-    def request_budget(self) -> float:
-        """Upper bound of one logical request: every attempt plus every backoff sleep, and
-        never more than one keystore operation may take."""
-        attempts = self.timeout * (self.max_retries + 1) + self.retry_max_delay * self.max_retries
-        return min(attempts, self.operation_timeout)
-
-    def retry_options(self) -> dict[str, Any]:
-        """Keyword arguments for azure-core's retry policy and transport."""
-        return {
-            "retry_total": self.max_retries,
-            # A refused or failed connection means the vault cannot be reached: one retry covers
-            # a blip; more would only delay the 502 that makes MinIO fail over to another KES.
-            "retry_connect": min(1, self.max_retries),
-            "retry_read": self.max_retries,
-            "retry_status": self.max_retries,
-            "retry_backoff_factor": _BACKOFF_FACTOR,
-            "retry_backoff_max": self.retry_max_delay,
-            "timeout": self.request_budget,
-        }
+def _request_budget(settings: AzureKeyVaultSettings) -> float:
+    """Upper bound of one logical request: every attempt plus every backoff sleep, and
+    never more than one keystore operation may take."""
+    attempts = (
+        settings.timeout * (settings.max_retries + 1)
+        + settings.retry_max_delay * settings.max_retries
+    )
+    return min(attempts, settings.operation_timeout)
 
 
 class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
@@ -142,7 +104,7 @@ class VaultConnection:
 
 
 def connect(
-    settings: VaultSettings, credential: AsyncTokenCredential | None = None
+    settings: AzureKeyVaultSettings, credential: AsyncTokenCredential | None = None
 ) -> VaultConnection:
     """Build session, credential and client. No I/O; must run inside the event loop."""
     session = aiohttp.ClientSession(
@@ -160,13 +122,13 @@ def connect(
         api_version=settings.api_version,
         verify_challenge_resource=not _is_loopback(settings.endpoint),
         transport=_transport(settings, session),
-        retry_policy=BoundedRetryPolicy(**settings.retry_options()),
+        retry_policy=BoundedRetryPolicy(**_retry_options(settings)),
     )
     return VaultConnection(session, client, credential, owns_credential)
 
 
 def _build_credential(
-    settings: VaultSettings, session: aiohttp.ClientSession
+    settings: AzureKeyVaultSettings, session: aiohttp.ClientSession
 ) -> AsyncTokenCredential:
     authority = {"authority": settings.authority_host} if settings.authority_host else {}
     transport = _transport(settings, session)
@@ -178,7 +140,7 @@ def _build_credential(
             transport=transport,
             retry_policy_class=BoundedRetryPolicy,
             **authority,
-            **settings.retry_options(),
+            **_retry_options(settings),
         )
     if settings.managed_identity_client_id:
         return ManagedIdentityCredential(
@@ -187,7 +149,7 @@ def _build_credential(
     return DefaultAzureCredential(transport=transport, **authority)
 
 
-def _transport(settings: VaultSettings, session: aiohttp.ClientSession) -> AioHttpTransport:
+def _transport(settings: AzureKeyVaultSettings, session: aiohttp.ClientSession) -> AioHttpTransport:
     return AioHttpTransport(
         session=session,
         session_owner=False,
@@ -227,9 +189,3 @@ def _is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _check_https_url(setting: str, url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigError(f"azure {setting} must be an https:// URL, got '{url}'")

@@ -1,7 +1,7 @@
 """The Azure Key Vault keystore, interchangeable with KES's ``azure`` keystore.
 
 One KES key is one Key Vault *secret* of the same name; its value is the stored key record
-as text, and its **oldest version** is the key (see :mod:`._azure_versions`). aiokes never
+as text, and its **oldest version** is the key (see :mod:`.versions`). aiokes never
 reads "latest": a later PUT, by anyone, cannot replace a key.
 
 Create is create-only, which Key Vault cannot do atomically, so it is emulated as KES does
@@ -19,8 +19,9 @@ retries) when the identity may purge, else the operator is told to recover or pu
 Delete is a soft delete followed by a purge where permitted; without the purge permission
 the secret stays soft-deleted, which is fine for readers and is cleaned up by a later create.
 With a ``reuse_wait`` (set from the cache expiry by the config) the soft-deleted secret is the
-deleted name's tombstone (:mod:`._tombstone`): it is not purged on delete, and a create of the
-name is refused until ``deletedDate + reuse_wait``; after that the create purges it as above.
+deleted name's tombstone (:mod:`aiokes.keystore._tombstone`): it is not purged on delete, and
+a create of the name is refused until ``deletedDate + reuse_wait``; after that the create
+purges it as above.
 """
 
 from __future__ import annotations
@@ -42,15 +43,16 @@ from azure.keyvault.secrets.aio import SecretClient
 
 from aiokes.errors import APIError, KeyExists, KeyNotFound, KeystoreError, KeystoreUnreachable
 from aiokes.keystore import KeystoreState, Page, paginate
-from aiokes.keystore._azure_client import VaultConnection, VaultSettings, connect
-from aiokes.keystore._azure_errors import (
+from aiokes.keystore._tombstone import Tombstone, reserved
+from aiokes.keystore.azure.client import VaultConnection, connect
+from aiokes.keystore.azure.errors import (
     VaultProblem,
     describe_http_error,
     translate_azure_errors,
 )
-from aiokes.keystore._azure_locks import NameLocks
-from aiokes.keystore._azure_versions import SecretVersion, oldest, unusable_reason
-from aiokes.keystore._tombstone import Tombstone, reserved
+from aiokes.keystore.azure.locks import NameLocks
+from aiokes.keystore.azure.settings import AzureKeyVaultSettings
+from aiokes.keystore.azure.versions import SecretVersion, oldest, unusable_reason
 from aiokes.log import error_logger
 
 __all__ = ["AzureKeyVaultKeystore"]
@@ -69,44 +71,13 @@ class AzureKeyVaultKeystore:
     """A :class:`~aiokes.keystore.Keystore` over the secrets of one Azure Key Vault."""
 
     def __init__(
-        self,
-        endpoint: str,
-        *,
-        tenant_id: str = "",
-        client_id: str = "",
-        client_secret: str = "",
-        managed_identity_client_id: str = "",
-        api_version: str = "7.5",
-        timeout: float = 5.0,
-        max_retries: int = 4,
-        retry_max_delay: float = 8.0,
-        authority_host: str = "",
-        ca_file: str = "",
-        operation_timeout: float = 10.0,
-        status_timeout: float = 0.8,
-        credential: AsyncTokenCredential | None = None,
-        reuse_wait: float = 0.0,
+        self, settings: AzureKeyVaultSettings, *, credential: AsyncTokenCredential | None = None
     ) -> None:
-        self._settings = VaultSettings(
-            endpoint=endpoint,
-            tenant_id=tenant_id,
-            client_id=client_id,
-            client_secret=client_secret,
-            managed_identity_client_id=managed_identity_client_id,
-            api_version=api_version,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_max_delay=retry_max_delay,
-            authority_host=authority_host,
-            ca_file=ca_file,
-            operation_timeout=operation_timeout,
-            status_timeout=status_timeout,
-        )
+        self._settings = settings
         self._credential = credential  # given by tests; then the caller closes it
         self._connection: VaultConnection | None = None
         self._closed = False
         self._create_locks = NameLocks()
-        self._reuse_wait = reuse_wait
 
     @property
     def endpoint(self) -> str:
@@ -160,7 +131,7 @@ class AzureKeyVaultKeystore:
             if response.status_code == 404:
                 raise KeyNotFound()
             response.raise_for_status()
-            if self._reuse_wait > 0:
+            if self._settings.reuse_wait > 0:
                 if not _has_recovery_id(response.text()):
                     error_logger.warning(
                         "azure: soft delete is off for this vault: '%s' leaves no tombstone "
@@ -256,7 +227,7 @@ class AzureKeyVaultKeystore:
         conflict: ResourceExistsError | None = None
         for attempt in range(_RECREATE_ATTEMPTS):
             if conflict is not None:
-                if attempt == 1 and self._reuse_wait > 0:
+                if attempt == 1 and self._settings.reuse_wait > 0:
                     await self._refuse_reserved(client, name)
                 await self._purge_blocking_secret(client, name)
                 await asyncio.sleep(_pause(attempt - 2))  # none right after the first purge
@@ -279,8 +250,8 @@ class AzureKeyVaultKeystore:
         except ResourceNotFoundError:  # still moving into the deleted collection: just now
             deleted_at = None
         tombstone = _tombstone_of(name, deleted_at)
-        if tombstone.reserves(self._reuse_wait, datetime.now(UTC)):
-            raise reserved(tombstone, self._reuse_wait)
+        if tombstone.reserves(self._settings.reuse_wait, datetime.now(UTC)):
+            raise reserved(tombstone, self._settings.reuse_wait)
 
     async def _purge_blocking_secret(self, client: SecretClient, name: str) -> None:
         try:
