@@ -9,6 +9,7 @@ client (``app``) and an identity without a policy (``stranger``).
 from __future__ import annotations
 
 import datetime
+import logging
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -86,6 +87,18 @@ class RunningServer:
 
 
 StartServer = Callable[..., Awaitable[RunningServer]]
+
+
+class RecordingHandler(logging.Handler):
+    """Keeps every record it is given: for the error log, which does not propagate to
+    pytest's ``caplog``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 @pytest.fixture(scope="session")

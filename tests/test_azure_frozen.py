@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -142,11 +142,12 @@ async def test_frozen_vault_answers_kes_502_and_status_before_the_route_timeout(
             ca_file=str(ca_file),
         )
 
+    calls: list[tuple[Callable[[Client], Awaitable[object]], str]] = [
+        (lambda c: c.generate_key("uncached"), "failed to read key"),
+        (lambda c: c.create_key("new-key"), "failed to create key"),
+    ]
     try:
-        for call, message in (
-            (lambda c: c.generate_key("uncached"), "failed to read key"),
-            (lambda c: c.create_key("new-key"), "failed to create key"),
-        ):
+        for call, message in calls:
             async with client() as kes:
                 with pytest.raises(APIError) as raised:
                     await call(kes)

@@ -93,7 +93,9 @@ class AzureServer:
 
     @property
     def keys(self) -> KeyCache[KeyVersion]:
-        return self.server.state.keys
+        keys = self.server.state.keys
+        assert isinstance(keys, KeyCache)  # a one-process server holds the cache itself
+        return keys
 
     def client(self) -> Client:
         client = Client(
