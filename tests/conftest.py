@@ -106,34 +106,57 @@ def tls_ca() -> trustme.CA:
     return trustme.CA()
 
 
+def write_server_tls(directory: Path, tls_ca: trustme.CA) -> None:
+    """``server.key`` and ``server.crt`` (for 127.0.0.1 and localhost) and the ``ca.crt``
+    that verifies them, in ``directory``."""
+    certificate = tls_ca.issue_cert("127.0.0.1", "localhost")
+    certificate.private_key_pem.write_to_path(str(directory / "server.key"))
+    certificate.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
+    tls_ca.cert_pem.write_to_path(str(directory / "ca.crt"))
+
+
+def write_server_people(directory: Path, tls_ca: trustme.CA) -> dict[str, ClientIdentity]:
+    """:func:`write_server_tls`, and the identities of the default config: ``admin``,
+    ``app`` and ``stranger``."""
+    write_server_tls(directory, tls_ca)
+    return {name: make_identity(directory, name) for name in ("admin", "app", "stranger")}
+
+
+async def start_default_server(
+    directory: Path,
+    people: dict[str, ClientIdentity],
+    extra: str = "",
+    *,
+    policy: str | None = None,
+) -> RunningServer:
+    """A server on the files of :func:`write_server_people`, its config the default one with
+    ``extra`` YAML appended; the ``{admin}``/``{app}``/``{stranger}``/``{dir}`` placeholders
+    are filled in. Stop it with ``aclose``."""
+    config_file = directory / "config.yml"
+    text = _default_config(policy) + textwrap.dedent(extra)
+    config_file.write_text(text.format(dir=directory, **{k: v.identity for k, v in people.items()}))
+    server = Server(load_config(config_file), address="127.0.0.1:0")
+    await server.start()
+    return RunningServer(
+        server,
+        directory,
+        str(directory / "ca.crt"),
+        people["admin"],
+        people["app"],
+        people["stranger"],
+        config_file,
+    )
+
+
 @pytest.fixture
 async def start_server(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[StartServer]:
-    """Start a server whose config is the default one with ``extra`` YAML appended; the
-    ``{admin}``/``{app}``/``{stranger}``/``{dir}`` placeholders are filled in."""
+    """:func:`start_default_server` in ``tmp_path``; every server it started is stopped when
+    the test ends."""
     running: list[RunningServer] = []
-    certificate = tls_ca.issue_cert("127.0.0.1", "localhost")
-    certificate.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    certificate.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
-    tls_ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
-    people = {name: make_identity(tmp_path, name) for name in ("admin", "app", "stranger")}
+    people = write_server_people(tmp_path, tls_ca)
 
     async def start(extra: str = "", *, policy: str | None = None) -> RunningServer:
-        config_file = tmp_path / "config.yml"
-        text = _default_config(policy) + textwrap.dedent(extra)
-        config_file.write_text(
-            text.format(dir=tmp_path, **{k: v.identity for k, v in people.items()})
-        )
-        server = Server(load_config(config_file), address="127.0.0.1:0")
-        await server.start()
-        handle = RunningServer(
-            server,
-            tmp_path,
-            str(tmp_path / "ca.crt"),
-            people["admin"],
-            people["app"],
-            people["stranger"],
-            config_file,
-        )
+        handle = await start_default_server(tmp_path, people, extra, policy=policy)
         running.append(handle)
         return handle
 
