@@ -24,7 +24,7 @@ from aiokes.client import Client
 from aiokes.config import load_config
 from aiokes.identity import identity_of_public_key
 from aiokes.server import Server
-from tests.azure_fake import FakeVault, VaultLink
+from bench.fakevault import FakeVault, VaultLink
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ def _default_config(policy: str | None) -> str:
 
 @pytest.fixture
 async def vault(tmp_path: Path) -> AsyncIterator[FakeVault]:
-    """The fake Key Vault (tests/azure_fake.py) on 127.0.0.1; modules override it for
+    """The fake Key Vault (bench/fakevault/vault.py) on 127.0.0.1; modules override it for
     variants (paging, clocks, faults set up front)."""
     async with FakeVault.running(tmp_path) as fake:
         yield fake

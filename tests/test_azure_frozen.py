@@ -1,7 +1,7 @@
 """A frozen Key Vault (issue 12, item 6): it accepts TCP connections and never answers.
 
 The vault endpoint is a real listener on 127.0.0.1 that accepts and then stays silent (no TLS
-handshake, no HTTP); Entra ID tokens come from the fake of ``tests/azure_fake.py``. The
+handshake, no HTTP); Entra ID tokens come from the fake of ``bench/fakevault/vault.py``. The
 keystore's own limits (``operation_timeout``, ``status_timeout``) are set below the routes'
 timeouts and the per-attempt ``timeout`` above them, so which limit fired shows in the answer:
 KES's 502 (and 200 for ``/v1/status``) means the keystore's, 503 ``request timed out`` the
@@ -23,7 +23,7 @@ from aiokes.config import load_config
 from aiokes.errors import APIError, KeystoreUnreachable
 from aiokes.keystore.azure import AzureKeyVaultKeystore
 from aiokes.server import Server
-from tests.azure_fake import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
+from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.conftest import ClientIdentity, make_identity
 
 # The per-attempt limit is far above every route's timeout: only the keystore's operation

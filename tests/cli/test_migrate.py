@@ -17,7 +17,7 @@ import pytest
 
 from aiokes.crypto import parse_key_version
 from aiokes.keystore._tombstone import marker_directory_for
-from tests.azure_fake import CLIENT_SECRET, FakeVault
+from bench.fakevault import CLIENT_SECRET, FakeVault
 from tests.cli.conftest import ainvoke, invoke
 from tests.crypto.vectors import JSON_RECORD_VECTORS, PROTOBUF_RECORD
 from tests.test_azure_server import SECRET_VARIABLE, keystore_yaml

@@ -9,13 +9,13 @@ import pytest
 from azure.keyvault.secrets.aio import SecretClient
 
 from aiokes.keystore.azure import AzureKeyVaultKeystore
+from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.azure_emulator import (
     CREDENTIAL_VARIABLES,
     LowkeyUnavailable,
     StaticTokenCredential,
     lowkey_from_environment,
 )
-from tests.azure_fake import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 
 ALL_VARIABLES = [
     "AIOKES_TEST_EMULATOR_URL",

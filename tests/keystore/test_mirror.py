@@ -18,7 +18,7 @@ from aiokes.keystore import Keystore
 from aiokes.keystore.azure import AzureKeyVaultKeystore
 from aiokes.keystore.fs import FSKeystore
 from aiokes.keystore.mirror import MirrorKeystore
-from tests.azure_fake import FakeVault, VaultLink
+from bench.fakevault import FakeVault, VaultLink
 from tests.keystore.contract import REALISTIC_RECORD, KeystoreContract
 
 WAIT = 310.0
