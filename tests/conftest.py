@@ -24,7 +24,8 @@ from aiokes.client import Client
 from aiokes.config import load_config
 from aiokes.identity import identity_of_public_key
 from aiokes.server import Server
-from bench.fakevault import FakeVault, VaultLink
+from bench.fakevault import FakeVault
+from tests.vault_link import VaultLink
 
 
 @dataclass(frozen=True)

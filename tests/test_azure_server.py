@@ -29,12 +29,13 @@ from aiokes.client import Client
 from aiokes.config import load_config
 from aiokes.crypto import KeyVersion, parse_key_version
 from aiokes.server import Server
-from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault, VaultLink
+from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.cli.conftest import ainvoke, invoke
 from tests.conftest import ClientIdentity, make_identity
 from tests.crypto.vectors import JSON_AES, JSON_RECORD_VECTORS, PROTOBUF_RECORD
 from tests.server_process import config_head
 from tests.tutorial import tutorial_config
+from tests.vault_link import VaultLink
 
 VERSIONS = ("GET", "/secrets/{name}/versions")
 GET_VERSION = ("GET", "/secrets/{name}/{version}")

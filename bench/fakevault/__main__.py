@@ -21,11 +21,12 @@ __all__ = ["main"]
 
 async def _serve(directory: Path) -> None:
     async with FakeVault.running(directory) as vault:
-        print(f"ready {vault.url}", flush=True)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
+        # Only now: a SIGTERM right after "ready" must stop the fake cleanly, not kill it.
+        print(f"ready {vault.url}", flush=True)
         await stopping.wait()
 
 

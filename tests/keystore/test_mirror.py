@@ -18,8 +18,9 @@ from aiokes.keystore import Keystore
 from aiokes.keystore.azure import AzureKeyVaultKeystore
 from aiokes.keystore.fs import FSKeystore
 from aiokes.keystore.mirror import MirrorKeystore
-from bench.fakevault import FakeVault, VaultLink
+from bench.fakevault import FakeVault
 from tests.keystore.contract import REALISTIC_RECORD, KeystoreContract
+from tests.vault_link import VaultLink
 
 WAIT = 310.0
 RECORDS = {f"key-{i}": REALISTIC_RECORD[:-4] + f"{i:04d}".encode() for i in range(3)}
