@@ -13,6 +13,7 @@ from aiokes.certificate import api_key_certificate, private_key_pem
 from aiokes.identity import APIKey
 from bench.certs import BenchCertificates
 from bench.connection import ClientTLS, Connection, Endpoint, client_context
+from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID
 from bench.wire import build_request
 
 __all__ = [
@@ -35,10 +36,6 @@ MINIO_PATHS = (
     "/v1/metrics",
     "/v1/api",
 )
-# The fake vault's client credentials (tests/azure_fake.py); not secrets.
-_FAKE_TENANT = "72f988bf-0000-4000-8000-00000000fa4e"
-_FAKE_CLIENT = "5a1e0000-0000-4000-8000-00000000c1d0"
-_FAKE_SECRET = "fake-client-secret"
 
 
 class TargetError(Exception):
@@ -75,9 +72,9 @@ def _keystore_yaml(workdir: Path, vault_url: str) -> str:
         "keystore:\n  azure:\n    keyvault:\n"
         f"      endpoint: {vault_url}\n"
         "      credentials:\n"
-        f"        tenant_id: {_FAKE_TENANT}\n"
-        f"        client_id: {_FAKE_CLIENT}\n"
-        f"        client_secret: {_FAKE_SECRET}\n"
+        f"        tenant_id: {TENANT_ID}\n"  # the fake vault's credentials: not secrets
+        f"        client_id: {CLIENT_ID}\n"
+        f"        client_secret: {CLIENT_SECRET}\n"
         f"      authority_host: {vault_url}\n"
         f"      ca: {workdir / 'vault' / 'fake-vault-ca.pem'}\n"
     )

@@ -9,6 +9,7 @@ client (``app``) and an identity without a policy (``stranger``).
 from __future__ import annotations
 
 import datetime
+import logging
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from aiokes.client import Client
 from aiokes.config import load_config
 from aiokes.identity import identity_of_public_key
 from aiokes.server import Server
-from tests.azure_fake import FakeVault, VaultLink
+from bench.fakevault import FakeVault
+from tests.vault_link import VaultLink
 
 
 @dataclass(frozen=True)
@@ -88,39 +90,74 @@ class RunningServer:
 StartServer = Callable[..., Awaitable[RunningServer]]
 
 
+class RecordingHandler(logging.Handler):
+    """Keeps every record it is given: for the error log, which does not propagate to
+    pytest's ``caplog``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture(scope="session")
 def tls_ca() -> trustme.CA:
     return trustme.CA()
 
 
+def write_server_tls(directory: Path, tls_ca: trustme.CA) -> None:
+    """``server.key`` and ``server.crt`` (for 127.0.0.1 and localhost) and the ``ca.crt``
+    that verifies them, in ``directory``."""
+    certificate = tls_ca.issue_cert("127.0.0.1", "localhost")
+    certificate.private_key_pem.write_to_path(str(directory / "server.key"))
+    certificate.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
+    tls_ca.cert_pem.write_to_path(str(directory / "ca.crt"))
+
+
+def write_server_people(directory: Path, tls_ca: trustme.CA) -> dict[str, ClientIdentity]:
+    """:func:`write_server_tls`, and the identities of the default config: ``admin``,
+    ``app`` and ``stranger``."""
+    write_server_tls(directory, tls_ca)
+    return {name: make_identity(directory, name) for name in ("admin", "app", "stranger")}
+
+
+async def start_default_server(
+    directory: Path,
+    people: dict[str, ClientIdentity],
+    extra: str = "",
+    *,
+    policy: str | None = None,
+) -> RunningServer:
+    """A server on the files of :func:`write_server_people`, its config the default one with
+    ``extra`` YAML appended; the ``{admin}``/``{app}``/``{stranger}``/``{dir}`` placeholders
+    are filled in. Stop it with ``aclose``."""
+    config_file = directory / "config.yml"
+    text = _default_config(policy) + textwrap.dedent(extra)
+    config_file.write_text(text.format(dir=directory, **{k: v.identity for k, v in people.items()}))
+    server = Server(load_config(config_file), address="127.0.0.1:0")
+    await server.start()
+    return RunningServer(
+        server,
+        directory,
+        str(directory / "ca.crt"),
+        people["admin"],
+        people["app"],
+        people["stranger"],
+        config_file,
+    )
+
+
 @pytest.fixture
 async def start_server(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[StartServer]:
-    """Start a server whose config is the default one with ``extra`` YAML appended; the
-    ``{admin}``/``{app}``/``{stranger}``/``{dir}`` placeholders are filled in."""
+    """:func:`start_default_server` in ``tmp_path``; every server it started is stopped when
+    the test ends."""
     running: list[RunningServer] = []
-    certificate = tls_ca.issue_cert("127.0.0.1", "localhost")
-    certificate.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    certificate.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
-    tls_ca.cert_pem.write_to_path(str(tmp_path / "ca.crt"))
-    people = {name: make_identity(tmp_path, name) for name in ("admin", "app", "stranger")}
+    people = write_server_people(tmp_path, tls_ca)
 
     async def start(extra: str = "", *, policy: str | None = None) -> RunningServer:
-        config_file = tmp_path / "config.yml"
-        text = _default_config(policy) + textwrap.dedent(extra)
-        config_file.write_text(
-            text.format(dir=tmp_path, **{k: v.identity for k, v in people.items()})
-        )
-        server = Server(load_config(config_file), address="127.0.0.1:0")
-        await server.start()
-        handle = RunningServer(
-            server,
-            tmp_path,
-            str(tmp_path / "ca.crt"),
-            people["admin"],
-            people["app"],
-            people["stranger"],
-            config_file,
-        )
+        handle = await start_default_server(tmp_path, people, extra, policy=policy)
         running.append(handle)
         return handle
 
@@ -173,7 +210,7 @@ def _default_config(policy: str | None) -> str:
 
 @pytest.fixture
 async def vault(tmp_path: Path) -> AsyncIterator[FakeVault]:
-    """The fake Key Vault (tests/azure_fake.py) on 127.0.0.1; modules override it for
+    """The fake Key Vault (bench/fakevault/vault.py) on 127.0.0.1; modules override it for
     variants (paging, clocks, faults set up front)."""
     async with FakeVault.running(tmp_path) as fake:
         yield fake

@@ -16,7 +16,7 @@ from pathlib import Path
 import trustme
 
 from aiokes.client import Client
-from tests.conftest import ClientIdentity, make_identity
+from tests.conftest import ClientIdentity, make_identity, write_server_tls
 
 START_TIMEOUT = 60.0
 _BANNER_PORT = re.compile(r"API\s+https://[^:]+:(\d+)")
@@ -25,10 +25,7 @@ _BANNER_PORT = re.compile(r"API\s+https://[^:]+:(\d+)")
 def write_server_files(directory: Path, tls_ca: trustme.CA) -> ClientIdentity:
     """``server.key``/``server.crt`` (for 127.0.0.1 and localhost), ``ca.crt`` and an admin
     identity in ``directory``."""
-    issued = tls_ca.issue_cert("127.0.0.1", "localhost")
-    issued.private_key_pem.write_to_path(str(directory / "server.key"))
-    issued.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
-    tls_ca.cert_pem.write_to_path(str(directory / "ca.crt"))
+    write_server_tls(directory, tls_ca)
     return make_identity(directory, "admin")
 
 

@@ -1,7 +1,7 @@
 """A frozen Key Vault (issue 12, item 6): it accepts TCP connections and never answers.
 
 The vault endpoint is a real listener on 127.0.0.1 that accepts and then stays silent (no TLS
-handshake, no HTTP); Entra ID tokens come from the fake of ``tests/azure_fake.py``. The
+handshake, no HTTP); Entra ID tokens come from the fake of ``bench/fakevault/vault.py``. The
 keystore's own limits (``operation_timeout``, ``status_timeout``) are set below the routes'
 timeouts and the per-attempt ``timeout`` above them, so which limit fired shows in the answer:
 KES's 502 (and 200 for ``/v1/status``) means the keystore's, 503 ``request timed out`` the
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -22,8 +22,8 @@ from aiokes.client import Client
 from aiokes.config import load_config
 from aiokes.errors import APIError, KeystoreUnreachable
 from aiokes.server import Server
+from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.azure_emulator import azure_keystore
-from tests.azure_fake import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.conftest import ClientIdentity, make_identity
 
 # The per-attempt limit is far above every route's timeout: only the keystore's operation
@@ -142,11 +142,12 @@ async def test_frozen_vault_answers_kes_502_and_status_before_the_route_timeout(
             ca_file=str(ca_file),
         )
 
+    calls: list[tuple[Callable[[Client], Awaitable[object]], str]] = [
+        (lambda c: c.generate_key("uncached"), "failed to read key"),
+        (lambda c: c.create_key("new-key"), "failed to create key"),
+    ]
     try:
-        for call, message in (
-            (lambda c: c.generate_key("uncached"), "failed to read key"),
-            (lambda c: c.create_key("new-key"), "failed to create key"),
-        ):
+        for call, message in calls:
             async with client() as kes:
                 with pytest.raises(APIError) as raised:
                     await call(kes)

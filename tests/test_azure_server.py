@@ -1,5 +1,5 @@
 """aiokes on Azure Key Vault, end to end: the real server, the Azure keystore, the Azure SDK
-and azure-identity, against the fake vault of ``tests/azure_fake.py`` over HTTPS.
+and azure-identity, against the fake vault of ``bench/fakevault/vault.py`` over HTTPS.
 
 lowkey-vault cannot be had on this machine (it is not on Maven Central), so the fake is the
 Azure stand-in here; ``tests/keystore/test_azure.py`` runs the keystore alone against
@@ -29,12 +29,13 @@ from aiokes.client import Client
 from aiokes.config import load_config
 from aiokes.crypto import KeyVersion, parse_key_version
 from aiokes.server import Server
-from tests.azure_fake import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault, VaultLink
+from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.cli.conftest import ainvoke, invoke
 from tests.conftest import ClientIdentity, make_identity
 from tests.crypto.vectors import JSON_AES, JSON_RECORD_VECTORS, PROTOBUF_RECORD
 from tests.server_process import config_head
 from tests.tutorial import tutorial_config
+from tests.vault_link import VaultLink
 
 VERSIONS = ("GET", "/secrets/{name}/versions")
 GET_VERSION = ("GET", "/secrets/{name}/{version}")
@@ -93,7 +94,9 @@ class AzureServer:
 
     @property
     def keys(self) -> KeyCache[KeyVersion]:
-        return self.server.state.keys
+        keys = self.server.state.keys
+        assert isinstance(keys, KeyCache)  # a one-process server holds the cache itself
+        return keys
 
     def client(self) -> Client:
         client = Client(

@@ -5,8 +5,11 @@ No performance thresholds: the numbers depend on the machine."""
 
 from __future__ import annotations
 
+import ast
+import asyncio
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from bench.stats import percentiles
 from bench.wire import ResponseParser, build_request
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+_REPO = Path(__file__).resolve().parent.parent
 
 
 def test_smoke_run_writes_json_markdown_and_plots_with_successful_requests(
@@ -157,6 +161,54 @@ def test_aiokes_bench_explains_when_the_bench_package_is_missing(
     result = CliRunner().invoke(aiokes_main, ["bench", "run", "--help"])
     assert result.exit_code == 1
     assert "benchmark suite is not importable" in result.output
+    assert "pip install -e '.[bench]'" in result.output  # how to get it
+    assert "PYTHONPATH=/path/to/checkout aiokes bench" in result.output
+
+
+def test_bench_imports_nothing_from_the_test_suite() -> None:
+    """bench runs without ``tests`` (issue 14 item 7): no module of it imports the test suite,
+    at the top or inside a function."""
+    seen, offenders = set(), []
+    for path in sorted((_REPO / "bench").rglob("*.py")):
+        seen.add(path.relative_to(_REPO).as_posix())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            offenders += [f"{path.name}: {name}" for name in names if name.split(".")[0] == "tests"]
+    assert {"bench/cli.py", "bench/fakevault/__main__.py", "bench/fakevault/vault.py"} <= seen
+    assert offenders == []
+
+
+async def test_fake_vault_process_serves_with_the_test_suite_unimportable(
+    tmp_path: Path,
+) -> None:
+    """``python -m bench.fakevault`` (the vault of the aiokes-azure target) from outside the
+    tree, with ``import tests`` made to fail: it starts, serves and stops on SIGTERM."""
+    block_tests = (
+        "import runpy, sys; sys.modules['tests'] = None; "
+        "runpy.run_module('bench.fakevault', run_name='__main__', alter_sys=True)"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", block_tests, str(tmp_path / "vault"),
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(_REPO)},  # bench from the tree, as targets.py runs it
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        ready = await asyncio.wait_for(process.stdout.readline(), 60)
+        assert ready.startswith(b"ready https://127.0.0.1:"), await process.stderr.read()
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        returncode = await asyncio.wait_for(process.wait(), 60)
+    assert returncode == 0
 
 
 def test_aiokes_bench_delegates_to_the_bench_command_line() -> None:

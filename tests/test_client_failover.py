@@ -39,6 +39,7 @@ async def test_a_5xx_answer_moves_on_but_4xx_does_not(start_server: StartServer)
     broken = await start_server()
     healthy = await start_server()
     broken_keystore = broken.server.state.keystore
+    assert broken_keystore is not None  # a one-process server owns its keystore
 
     async def failing_get(name: str) -> bytes:  # the keystore behind this server is down
         from aiokes.errors import KeystoreUnreachable

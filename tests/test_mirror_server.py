@@ -16,7 +16,7 @@ import trustme
 from aiokes.client import Client
 from aiokes.config import load_config
 from aiokes.server import Server
-from tests.azure_fake import CLIENT_SECRET, FakeVault
+from bench.fakevault import CLIENT_SECRET, FakeVault
 from tests.server_process import START_TIMEOUT, server_setup, start_process, stop_process
 from tests.test_azure_server import SECRET_VARIABLE, keystore_yaml
 from tests.waiting import until

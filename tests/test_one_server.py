@@ -21,9 +21,10 @@ import pytest
 import trustme
 
 from aiokes._client_tls import client_ssl_context
-from tests.azure_fake import CLIENT_SECRET, FakeVault, VaultLink
+from bench.fakevault import CLIENT_SECRET, FakeVault
 from tests.server_group import FileOpens, Group, keystore_reads, running_group
 from tests.test_azure_server import GET_VERSION, SECRET_VARIABLE, keystore_yaml
+from tests.vault_link import VaultLink
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pidfd, inotify")
 

@@ -8,7 +8,7 @@ from cryptography import x509
 
 from aiokes.errors import NotAllowed
 from aiokes.identity import identity_of_certificate
-from tests.conftest import RunningServer, StartServer
+from tests.conftest import RecordingHandler, RunningServer, StartServer
 
 
 async def test_reload_swaps_policies_and_starts_with_an_empty_cache(
@@ -47,9 +47,7 @@ async def test_reload_with_a_broken_config_keeps_serving_the_old_one(
 async def test_reload_logs_exactly_why_it_failed(server: RunningServer) -> None:
     import logging
 
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler = RecordingHandler()
     logging.getLogger("aiokes.error").addHandler(handler)
     try:
         server.config_file.write_text(
@@ -58,7 +56,7 @@ async def test_reload_logs_exactly_why_it_failed(server: RunningServer) -> None:
         await server.server.reload()
     finally:
         logging.getLogger("aiokes.error").removeHandler(handler)
-    messages = [record.getMessage() for record in records]
+    messages = [record.getMessage() for record in handler.records]
     assert any(
         "reload failed" in m and "config.yml" in m and "cache.expiry.any" in m for m in messages
     ), messages
@@ -178,6 +176,7 @@ async def test_a_hanging_keystore_read_ends_at_the_route_timeout(
     server = await start_server("api:\n  /v1/key/generate/:\n    timeout: 1s\n")
     await server.client().create_key("my-key")
     keystore = server.server.state.keystore
+    assert keystore is not None  # a one-process server owns its keystore
     never = asyncio.Event()
 
     async def hanging_get(name: str) -> bytes:  # a keystore that stopped answering

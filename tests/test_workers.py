@@ -105,7 +105,7 @@ def _connect(
         socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
         context.wrap_socket(raw, server_hostname="localhost", session=session) as tls,
     ):
-        return tls.session_reused, tls.session
+        return tls.session_reused is True, tls.session
 
 
 async def test_a_dead_worker_is_replaced_and_the_server_keeps_serving(

@@ -1,6 +1,9 @@
 """``aiokes bench``: the benchmark suite of the source tree (``bench/``), under the ``aiokes``
-command. ``bench`` is not part of the wheel; from an installed aiokes without the source tree
-this command says so instead of failing with a traceback."""
+command. ``bench`` is not part of the wheel, on purpose: it measures the tree it sits in (it
+runs that tree's servers with the tree as working directory and writes its results to
+``bench/out``), and a top-level ``bench`` package in site-packages would clash with others of
+that name. From an installed aiokes without the source tree this command says how to get it
+instead of failing with a traceback."""
 
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ __all__ = ["bench"]
 
 _MISSING = (
     "the benchmark suite is not importable: 'aiokes bench' runs the 'bench' package of the "
-    "aiokes source tree. Run it from a checkout (cd into it, or put it on PYTHONPATH), with "
-    "the extras installed: pip install -e '.[bench]'"
+    "aiokes source tree, which the wheel does not include. In a checkout of the aiokes "
+    "source, run: pip install -e '.[bench]' (an editable install puts the checkout on the "
+    "path, so 'aiokes bench' then works from any directory); or, with the bench extra "
+    "installed, put the checkout on the path: PYTHONPATH=/path/to/checkout aiokes bench ..."
 )
 
 

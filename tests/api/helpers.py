@@ -14,18 +14,17 @@ import base64
 import contextlib
 import json
 import ssl
-import textwrap
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+import pytest_asyncio
 import trustme
 
-from aiokes.config import load_config
-from aiokes.server import Server
-from tests.conftest import RunningServer, _default_config, make_identity
+from tests.conftest import RunningServer, start_default_server, write_server_people
 
 __all__ = [
     "KNOWN_KEY",
@@ -39,11 +38,10 @@ __all__ = [
     "import_body",
     "import_known_key",
     "json_body",
+    "module_server",
     "put_json",
     "send",
-    "shared_server",
     "snapshot",
-    "start_shared_server",
 ]
 
 _GO_HTML_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
@@ -228,37 +226,17 @@ async def import_known_key(
     assert reply.status == 200, reply
 
 
-async def start_shared_server(directory: Path, ca: trustme.CA, extra: str = "") -> RunningServer:
-    """The conftest ``server`` (same config, same identities), for a module-scoped fixture:
-    the tables of bad inputs send hundreds of requests that change nothing, and starting a
-    server per request would dominate the suite's run time. Stop it with ``aclose``."""
-    certificate = ca.issue_cert("127.0.0.1", "localhost")
-    certificate.private_key_pem.write_to_path(str(directory / "server.key"))
-    certificate.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
-    ca.cert_pem.write_to_path(str(directory / "ca.crt"))
-    people = {name: make_identity(directory, name) for name in ("admin", "app", "stranger")}
-    config_file = directory / "config.yml"
-    text = _default_config(None) + textwrap.dedent(extra)
-    identities = {name: person.identity for name, person in people.items()}
-    config_file.write_text(text.format(dir=directory, **identities))
-    server = Server(load_config(config_file), address="127.0.0.1:0")
-    await server.start()
-    return RunningServer(
-        server,
-        directory,
-        str(directory / "ca.crt"),
-        people["admin"],
-        people["app"],
-        people["stranger"],
-        config_file,
-    )
-
-
-@contextlib.asynccontextmanager
-async def shared_server(directory: Path, ca: trustme.CA) -> AsyncIterator[RunningServer]:
-    """:func:`start_shared_server` holding the key ``k`` (= KNOWN_KEY, AES256), stopped at the
-    end. Tests on it that store something use :func:`fresh_name`."""
-    running = await start_shared_server(directory, ca)
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tls_ca: trustme.CA
+) -> AsyncIterator[RunningServer]:
+    """The conftest ``server`` (same config, same identities) holding the key ``k``
+    (= KNOWN_KEY, AES256), once for a whole test module: the tables of bad inputs send
+    hundreds of requests that change nothing, and a server per test would dominate the
+    suite's run time. Tests on it that store something use :func:`fresh_name`. A module
+    takes it as its ``server`` with ``server = module_server``."""
+    directory = tmp_path_factory.mktemp(request.module.__name__.rpartition(".test_")[2])
+    running = await start_default_server(directory, write_server_people(directory, tls_ca))
     try:
         await import_known_key(running, "k")
         yield running

@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
-import pytest_asyncio
-import trustme
 
 from aiokes.crypto import Cipher, SecretKey
 from tests.api.helpers import (
@@ -20,8 +18,8 @@ from tests.api.helpers import (
     client_context,
     fresh_name,
     import_body,
+    module_server,
     send,
-    shared_server,
 )
 from tests.conftest import RunningServer
 
@@ -31,15 +29,7 @@ MAX_BODY = 1_000_000
 HANG_GUARD = 5.0  # seconds; only reached when the behaviour under test is broken
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(
-    tmp_path_factory: pytest.TempPathFactory, tls_ca: trustme.CA
-) -> AsyncIterator[RunningServer]:
-    """One server for the module, holding the key ``k`` (= KNOWN_KEY, AES256): nearly every
-    test sends one bad request that must change nothing; those that store something use a
-    name of their own."""
-    async with shared_server(tmp_path_factory.mktemp("bodies"), tls_ca) as running:
-        yield running
+server = module_server  # one server for all tests of this module
 
 
 # --- request bodies --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from aiokes.config import load_config
 from aiokes.identity import APIKey, identity_of_certificate, identity_of_public_key
 from aiokes.server import Server
 from tests.api.helpers import client_context, send
-from tests.conftest import RunningServer, StartServer, make_identity
+from tests.conftest import RunningServer, StartServer, make_identity, write_server_tls
 
 NO_CERTIFICATE = "tls: client certificate is required"
 HANDSHAKE_FAILED = (ssl.SSLError, ConnectionError)
@@ -167,10 +167,7 @@ async def test_api_key_identity_matches_kms_go(start_server: StartServer) -> Non
 async def _start_verifying_server(
     directory: Path, tls_ca: trustme.CA, client_ca: trustme.CA, admin: str
 ) -> RunningServer:
-    certificate = tls_ca.issue_cert("127.0.0.1", "localhost")
-    certificate.private_key_pem.write_to_path(str(directory / "server.key"))
-    certificate.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
-    tls_ca.cert_pem.write_to_path(str(directory / "ca.crt"))
+    write_server_tls(directory, tls_ca)
     client_ca.cert_pem.write_to_path(str(directory / "client-ca.crt"))
     config_file = directory / "config.yml"
     config_file.write_text(

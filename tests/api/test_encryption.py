@@ -10,11 +10,8 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-import trustme
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from aiokes.crypto import Cipher, SecretKey
@@ -25,9 +22,9 @@ from tests.api.helpers import (
     fresh_name,
     import_known_key,
     json_body,
+    module_server,
     put_json,
     send,
-    shared_server,
 )
 from tests.conftest import RunningServer
 
@@ -37,14 +34,7 @@ AES = SecretKey(Cipher.AES256, KNOWN_KEY)
 DECRYPT_FAILED = b'{"message":"decryption failed: ciphertext is not authentic"\n}'
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(
-    tmp_path_factory: pytest.TempPathFactory, tls_ca: trustme.CA
-) -> AsyncIterator[RunningServer]:
-    """One server for the module, holding the key ``k`` (= KNOWN_KEY, AES256); tests that
-    store keys use names of their own."""
-    async with shared_server(tmp_path_factory.mktemp("encryption"), tls_ca) as running:
-        yield running
+server = module_server  # one server for all tests of this module
 
 
 # --- encrypt and decrypt ---------------------------------------------------------------------

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-import trustme
 
 from aiokes.crypto import Cipher, SecretKey
 from tests.api.helpers import (
@@ -19,8 +16,8 @@ from tests.api.helpers import (
     fresh_name,
     import_body,
     import_known_key,
+    module_server,
     send,
-    shared_server,
 )
 from tests.conftest import RunningServer
 
@@ -30,15 +27,7 @@ KEY_NOT_FOUND = "key does not exist"
 DECRYPT_FAILED = "decryption failed: ciphertext is not authentic"
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(
-    tmp_path_factory: pytest.TempPathFactory, tls_ca: trustme.CA
-) -> AsyncIterator[RunningServer]:
-    """One server for the module, holding the key ``k`` (= KNOWN_KEY, AES256): nearly every
-    test sends one bad request that must change nothing; those that store something use a
-    name of their own."""
-    async with shared_server(tmp_path_factory.mktemp("errors"), tls_ca) as running:
-        yield running
+server = module_server  # one server for all tests of this module
 
 
 @pytest.mark.parametrize("second", ["create", "import"])

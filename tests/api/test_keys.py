@@ -15,11 +15,8 @@ import os
 import re
 import stat
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-import trustme
 
 from aiokes.crypto import Cipher, KeyVersion, SecretKey, encode_key_version, parse_key_version
 from aiokes.errors import DecryptError
@@ -31,9 +28,9 @@ from tests.api.helpers import (
     fresh_name,
     import_known_key,
     json_body,
+    module_server,
     put_json,
     send,
-    shared_server,
 )
 from tests.conftest import RunningServer
 
@@ -43,14 +40,7 @@ AES = SecretKey(Cipher.AES256, KNOWN_KEY)
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(
-    tmp_path_factory: pytest.TempPathFactory, tls_ca: trustme.CA
-) -> AsyncIterator[RunningServer]:
-    """One server for the module, holding the key ``k`` (= KNOWN_KEY, AES256); tests that
-    store keys use names of their own."""
-    async with shared_server(tmp_path_factory.mktemp("keys"), tls_ca) as running:
-        yield running
+server = module_server  # one server for all tests of this module
 
 
 def _parse_time(text: str) -> datetime.datetime:

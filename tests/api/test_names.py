@@ -4,16 +4,12 @@ byte-exact 400s for invalid key, policy and identity names — path tricks such 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
-import trustme
 
 from tests.api.helpers import (
     import_body,
+    module_server,
     send,
-    shared_server,
     snapshot,
 )
 from tests.conftest import RunningServer
@@ -21,15 +17,7 @@ from tests.conftest import RunningServer
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(
-    tmp_path_factory: pytest.TempPathFactory, tls_ca: trustme.CA
-) -> AsyncIterator[RunningServer]:
-    """One server for the module, holding the key ``k`` (= KNOWN_KEY, AES256): nearly every
-    test sends one bad request that must change nothing; those that store something use a
-    name of their own."""
-    async with shared_server(tmp_path_factory.mktemp("names"), tls_ca) as running:
-        yield running
+server = module_server  # one server for all tests of this module
 
 
 def _key_name_error(name: str) -> str:

@@ -5,11 +5,8 @@ the route list of ``/v1/api``."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
-import trustme
 
 from aiokes.crypto import Cipher, SecretKey
 from tests.api.helpers import (
@@ -18,8 +15,8 @@ from tests.api.helpers import (
     fresh_name,
     import_body,
     import_known_key,
+    module_server,
     send,
-    shared_server,
     snapshot,
 )
 from tests.conftest import RunningServer
@@ -31,14 +28,7 @@ _DECRYPT_BODY = json.dumps({"ciphertext": b64(_CIPHERTEXT), "context": b64(b"con
 _BULK_BODY = json.dumps([{"ciphertext": b64(_CIPHERTEXT), "context": b64(b"context")}]).encode()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def server(
-    tmp_path_factory: pytest.TempPathFactory, tls_ca: trustme.CA
-) -> AsyncIterator[RunningServer]:
-    """One server for the module, holding the key ``k`` (= KNOWN_KEY, AES256); tests that
-    store or delete keys use names of their own."""
-    async with shared_server(tmp_path_factory.mktemp("routing"), tls_ca) as running:
-        yield running
+server = module_server  # one server for all tests of this module
 
 
 # (method, path, body): every route of spec §2 plus bulk decrypt (§3.4), called by the admin

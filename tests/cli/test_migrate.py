@@ -17,7 +17,7 @@ import pytest
 
 from aiokes.crypto import parse_key_version
 from aiokes.keystore._tombstone import marker_directory_for
-from tests.azure_fake import CLIENT_SECRET, FakeVault
+from bench.fakevault import CLIENT_SECRET, FakeVault
 from tests.cli.conftest import ainvoke, invoke
 from tests.crypto.vectors import JSON_RECORD_VECTORS, PROTOBUF_RECORD
 from tests.test_azure_server import SECRET_VARIABLE, keystore_yaml
@@ -222,9 +222,10 @@ async def test_fs_to_vault_and_back_keeps_every_record_byte_for_byte(
     assert _contents(tmp_path / "back") == ERA_RECORDS
 
 
-def _migrate_process(source: Path, target: Path, **popen: object) -> subprocess.Popen[bytes]:
+def _migrate_process(source: Path, target: Path, *, stdout: int) -> subprocess.Popen[bytes]:
+    """``aiokes migrate`` in its own process, its output to ``stdout`` (a file descriptor)."""
     command = [sys.executable, "-m", "aiokes", "migrate", "--from", str(source), "--to"]
-    return subprocess.Popen([*command, str(target)], **popen)  # type: ignore[call-overload]
+    return subprocess.Popen([*command, str(target)], stdout=stdout, stderr=subprocess.DEVNULL)
 
 
 async def test_killed_half_way_then_rerun_with_merge_copies_everything_exactly_once(
@@ -234,7 +235,7 @@ async def test_killed_half_way_then_rerun_with_merge_copies_everything_exactly_o
     _fill(tmp_path / "src", records)
     source, target = _fs_config(tmp_path, "src"), _vault_config(tmp_path, vault)
     vault.faults.delay = 0.05  # a slow vault: the kill lands in the middle
-    process = _migrate_process(source, target, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = _migrate_process(source, target, stdout=subprocess.DEVNULL)
     try:
         await until(lambda: sum(bool(vault.values(n)) for n in records) >= 3)
         process.send_signal(signal.SIGKILL)
@@ -260,7 +261,7 @@ async def test_progress_line_with_count_and_rate_on_a_terminal(
     source, target = _fs_config(tmp_path, "src"), _vault_config(tmp_path, vault)
     vault.faults.delay = 0.05
     controller, terminal = pty.openpty()
-    process = _migrate_process(source, target, stdout=terminal, stderr=subprocess.DEVNULL)
+    process = _migrate_process(source, target, stdout=terminal)
     os.close(terminal)
     output = await asyncio.to_thread(_read_all, controller)
     assert await asyncio.to_thread(process.wait) == 0

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import aiokes.server
-from tests.conftest import RunningServer, StartServer
+from tests.conftest import RecordingHandler, RunningServer, StartServer
 from tests.http.raw import connect, request
 
 # A route timeout short enough to wait for: the body of a request must arrive within it.
@@ -29,9 +29,8 @@ ErrorLog = Callable[[], list[logging.LogRecord]]
 def error_log() -> Iterator[ErrorLog]:
     """Call it once the server runs (starting configures the error log afresh): the records
     of the error log from then on."""
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler = RecordingHandler()
+    records = handler.records
     logger = logging.getLogger("aiokes.error")
 
     def attach() -> list[logging.LogRecord]:

@@ -22,6 +22,7 @@ from azure.keyvault.secrets.aio import SecretClient
 from aiokes.errors import KeyExists, KeyNotFound
 from aiokes.keystore import Keystore, load_backend
 from aiokes.keystore.azure import AzureKeyVaultKeystore
+from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.azure_emulator import (
     AZURE_SKIPS,
     LowkeyUnavailable,
@@ -34,7 +35,6 @@ from tests.azure_emulator import (
     ticking_clock,
     wait_for_next_second,
 )
-from tests.azure_fake import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 
 from .contract import REALISTIC_RECORD, KeystoreContract
 

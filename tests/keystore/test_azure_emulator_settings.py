@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from azure.keyvault.secrets.aio import SecretClient
 
+from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.azure_emulator import (
     CREDENTIAL_VARIABLES,
     LowkeyUnavailable,
@@ -15,7 +16,6 @@ from tests.azure_emulator import (
     azure_keystore,
     lowkey_from_environment,
 )
-from tests.azure_fake import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 
 ALL_VARIABLES = [
     "AIOKES_TEST_EMULATOR_URL",

@@ -1,6 +1,6 @@
 """The Azure keystore when Key Vault misbehaves: throttling, 5xx, slowness, outages, races.
 
-Everything here runs against the fake vault of ``tests/azure_fake.py`` (real HTTPS, the
+Everything here runs against the fake vault of ``bench/fakevault/vault.py`` (real HTTPS, the
 real Azure SDK and azure-identity on the client side), which can do what an emulator
 cannot. Time bounds are generous ``asyncio.timeout`` guards, not performance thresholds.
 """
@@ -24,8 +24,8 @@ from aiokes.errors import (
     KeystoreUnreachable,
 )
 from aiokes.keystore.azure import AzureKeyVaultKeystore
+from bench.fakevault import FakeVault
 from tests.azure_emulator import StaticTokenCredential, azure_keystore, ticking_clock
-from tests.azure_fake import FakeVault
 
 VERSIONS = ("GET", "/secrets/{name}/versions")
 GET_VERSION = ("GET", "/secrets/{name}/{version}")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import io
 import os
 import stat
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
@@ -424,8 +424,8 @@ async def test_disk_full_fails_the_create_and_leaves_no_file(
     def no_room(data: bytes) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    def full_fdopen(fd: int, mode: str) -> io.BufferedWriter:
-        file: io.BufferedWriter = real_fdopen(fd, mode)
+    def full_fdopen(fd: int, mode: str) -> IO[Any]:
+        file = real_fdopen(fd, mode)
         monkeypatch.setattr(file, "write", no_room)
         return file
 

@@ -20,8 +20,8 @@ from aiokes.errors import KeyExists, KeyNameReserved, KeyNotFound, KeystoreError
 from aiokes.keystore._tombstone import marker_directory_for, reuse_wait
 from aiokes.keystore.azure import AzureKeyVaultKeystore
 from aiokes.keystore.fs import FSKeystore
+from bench.fakevault import FakeVault
 from tests.azure_emulator import azure_keystore
-from tests.azure_fake import FakeVault
 from tests.keystore.contract import REALISTIC_RECORD
 
 WAIT = 310.0

@@ -1,8 +1,8 @@
-"""Serve the test suite's fake Azure Key Vault (``tests/azure_fake.py``) in its own process.
+"""Serve the fake Azure Key Vault (:mod:`bench.fakevault.vault`) in its own process.
 
 The ``aiokes-azure`` target runs aiokes on the Azure keystore against this fake, so cache
-misses pay a real HTTPS round trip through the Azure code path. Needs the source tree
-(``tests`` importable) and ``trustme`` (the ``test`` extra).
+misses pay a real HTTPS round trip through the Azure code path. Needs ``trustme`` (in the
+``bench`` extra).
 
     python -m bench.fakevault DIRECTORY     # prints "ready <url>", runs until SIGTERM
 """
@@ -14,18 +14,19 @@ import signal
 import sys
 from pathlib import Path
 
+from bench.fakevault.vault import FakeVault
+
 __all__ = ["main"]
 
 
 async def _serve(directory: Path) -> None:
-    from tests.azure_fake import FakeVault
-
     async with FakeVault.running(directory) as vault:
-        print(f"ready {vault.url}", flush=True)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
+        # Only now: a SIGTERM right after "ready" must stop the fake cleanly, not kill it.
+        print(f"ready {vault.url}", flush=True)
         await stopping.wait()
 
 
