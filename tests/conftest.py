@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from aiokes.certificate import self_signed_certificate, write_certificate, write_private_key
 from aiokes.client import Client
-from aiokes.config import load_config
+from aiokes.config import ListenAddress, load_config
 from aiokes.identity import identity_of_public_key
 from aiokes.server import Server
 from tests.azure_fake import FakeVault, VaultLink
@@ -110,7 +110,7 @@ async def start_server(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[Star
         config_file.write_text(
             text.format(dir=tmp_path, **{k: v.identity for k, v in people.items()})
         )
-        server = Server(load_config(config_file), address="127.0.0.1:0")
+        server = Server(load_config(config_file), address=ListenAddress("127.0.0.1", 0))
         await server.start()
         handle = RunningServer(
             server,

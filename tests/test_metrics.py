@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiokes.cache import CacheStats
 from aiokes.metrics import MetricsTable
 
 
@@ -52,8 +53,8 @@ def test_every_worker_counts_in_its_own_row_and_any_renders_the_sum() -> None:
     second.observe(200, 0.001)
     first.request_started()
     second.request_started()
-    first.publish_cache(hits=5, entries=2)
-    third.publish_cache(hits=7, entries=3, offline=1)
+    first.publish_cache(CacheStats(hits=5, entries=2))
+    third.publish_cache(CacheStats(hits=7, entries=3, offline=True))
     samples = _samples(third.render())
     assert samples['kes_http_request_success{code="200"}'] == "3"
     assert samples["kes_http_request_active"] == "2"

@@ -23,7 +23,7 @@ from typing import Any
 
 import trustme
 
-from aiokes.config import load_config
+from aiokes.config import ListenAddress, load_config
 from aiokes.server import Server
 from tests.conftest import RunningServer, _default_config, make_identity
 
@@ -241,7 +241,7 @@ async def start_shared_server(directory: Path, ca: trustme.CA, extra: str = "") 
     text = _default_config(None) + textwrap.dedent(extra)
     identities = {name: person.identity for name, person in people.items()}
     config_file.write_text(text.format(dir=directory, **identities))
-    server = Server(load_config(config_file), address="127.0.0.1:0")
+    server = Server(load_config(config_file), address=ListenAddress("127.0.0.1", 0))
     await server.start()
     return RunningServer(
         server,
