@@ -64,6 +64,50 @@ def test_every_worker_counts_in_its_own_row_and_any_renders_the_sum() -> None:
     assert third.value("cache_offline") == 1
 
 
+def test_cache_counters_of_every_process_sum_into_one_cache_stats() -> None:
+    table = MetricsTable(workers=2, helpers=1)  # two workers and the key keeper
+    table.worker(0).publish_cache(CacheStats(hits=5, misses=1))
+    table.worker(1).publish_cache(CacheStats(hits=2, misses=3, expirations=9))
+    table.worker(2).publish_cache(
+        CacheStats(evictions=4, keystore_reads=6, keystore_read_errors=1, entries=7, offline=True)
+    )
+    totals = table.worker(1).cache_totals()
+    # expirations and keystore_read_errors are the cache's own: not in the shared table.
+    assert totals == CacheStats(
+        hits=7, misses=4, evictions=4, keystore_reads=6, entries=7, offline=True
+    )
+    assert totals.status() == {
+        "entries": 7,
+        "hits": 7,
+        "misses": 4,
+        "evictions": 4,
+        "keystore_reads": 6,
+        "offline": True,
+    }
+    assert list(totals.status()) == [
+        "entries",
+        "hits",
+        "misses",
+        "evictions",
+        "keystore_reads",
+        "offline",
+    ]
+
+
+def test_cache_families_keep_their_names_kinds_and_order() -> None:
+    text = MetricsTable().worker().render()
+    types = [line for line in text.splitlines() if line.startswith("# TYPE aiokes_cache_")]
+    assert types == [
+        "# TYPE aiokes_cache_hits counter",
+        "# TYPE aiokes_cache_misses counter",
+        "# TYPE aiokes_cache_evictions counter",
+        "# TYPE aiokes_cache_keystore_reads counter",
+        "# TYPE aiokes_cache_entries gauge",
+        "# TYPE aiokes_cache_offline gauge",
+    ]
+    assert "# HELP aiokes_cache_hits Key cache lookups answered from the cache.\n" in text
+
+
 def test_unexpected_status_codes_stay_in_their_class() -> None:
     metrics = MetricsTable().worker()
     metrics.observe(418, 0.001)
