@@ -19,6 +19,10 @@ import resource
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
+
+from aiokes.cache.stats import PUBLISHED as _CACHE_FIELDS
+from aiokes.cache.stats import CacheStats, describe, is_gauge
 
 __all__ = ["CONTENT_TYPE", "Metrics", "MetricsTable", "resident_bytes", "usable_cpus"]
 
@@ -27,7 +31,6 @@ _BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 3.0, 5.0, 10.0)
 # Every status the server answers with; anything else is counted under its class's first code.
 _CODES = (200, 301, 400, 401, 403, 404, 405, 406, 409, 413, 500, 501, 502, 503, 504)
 _CODE_INDEX = {code: index for index, code in enumerate(_CODES)}
-_CACHE_FIELDS = ("hits", "misses", "evictions", "keystore_reads", "entries", "offline")
 
 # Row layout: status counts, histogram buckets, then single counters.
 _BUCKET_BASE = len(_CODES)
@@ -105,10 +108,19 @@ class Metrics:
         """A client did not send a request's head or body in time (the connection closed)."""
         self._cells[self._base + _STALLED] += 1
 
-    def publish_cache(self, **values: int) -> None:
-        """Store this worker's cache counters (``hits=…``, see ``_CACHE_FIELDS``)."""
+    def publish_cache(self, stats: CacheStats) -> None:
+        """Store this process's cache counters (the published fields of ``stats``)."""
         for offset, name in enumerate(_CACHE_FIELDS):
-            self._cells[self._base + _CACHE_BASE + offset] = int(values.get(name, 0))
+            self._cells[self._base + _CACHE_BASE + offset] = int(getattr(stats, name))
+
+    def cache_totals(self) -> CacheStats:
+        """The published cache counters summed over all processes; ``offline`` when any
+        process is offline."""
+        totals: dict[str, Any] = {
+            name: self.table.total(_CACHE_BASE + i) for i, name in enumerate(_CACHE_FIELDS)
+        }
+        totals["offline"] = totals["offline"] > 0
+        return CacheStats(**totals)
 
     def value(self, name: str) -> int:
         """A counter summed over all workers, by name (tests, ``/v1/status``)."""
@@ -135,9 +147,9 @@ class Metrics:
         _gauge(lines, "aiokes_workers", "Number of worker processes.", self.table.workers)
         _single_counter(lines, "aiokes_http_request_stalled", _HELP_STALLED, total(_STALLED))
         for offset, field in enumerate(_CACHE_FIELDS):
-            kind = "gauge" if field in ("entries", "offline") else "counter"
+            kind = "gauge" if is_gauge(field) else "counter"
             name = f"aiokes_cache_{field}"
-            lines += [f"# HELP {name} {_CACHE_HELP[field]}", f"# TYPE {name} {kind}"]
+            lines += [f"# HELP {name} {describe(field)}", f"# TYPE {name} {kind}"]
             lines.append(f"{name} {total(_CACHE_BASE + offset)}")
         return "\n".join(lines) + "\n"
 
@@ -227,14 +239,6 @@ _HELP_RESPONSE_TIME = "Histogram of request response times spawning from 10ms to
 _HELP_ERROR_EVENTS = "Number of error log events written to the error log targets."
 _HELP_AUDIT_EVENTS = "Number of audit log events written to the audit log targets."
 _HELP_STALLED = "Connections closed because a request's head or body did not arrive in time."
-_CACHE_HELP = {
-    "hits": "Key cache lookups answered from the cache.",
-    "misses": "Key cache lookups that needed the keystore.",
-    "evictions": "Keys evicted from the cache by its size bound.",
-    "keystore_reads": "Key reads sent to the keystore.",
-    "entries": "Keys in the cache now.",
-    "offline": "Workers whose keystore is offline (offline caching in effect).",
-}
 # Process-wide figures: the answering worker's own (uptime, CPUs are the same for all).
 _SYSTEM_GAUGES: tuple[tuple[str, str, Callable[[Metrics], float]], ...] = (
     (

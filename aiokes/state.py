@@ -9,16 +9,15 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiokes.api.routes import RouteTable
-from aiokes.cache import CacheSettings, KeyCache
+from aiokes.cache import KeyCache, KeySource
 from aiokes.config import ServerConfig
 from aiokes.crypto import KeyVersion, encode_key_version, generate_key_version, parse_key_version
 from aiokes.errors import KeyExists
-from aiokes.key_source import KeySource
 from aiokes.keystore import Keystore
 from aiokes.log import error_logger
 from aiokes.policy import Authorizer, Policy
 
-__all__ = ["ServerState", "build_state", "cache_settings", "create_configured_keys"]
+__all__ = ["ServerState", "build_state", "create_configured_keys"]
 
 
 class Activity:
@@ -57,7 +56,7 @@ class Activity:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerState:
     """``keystore`` is ``None`` in a worker of a multi-process server: the key keeper owns it,
-    and ``keys`` then outlives the state (:mod:`aiokes.keeper_client`)."""
+    and ``keys`` then outlives the state (:mod:`aiokes.keeper.client`)."""
 
     config: ServerConfig
     authorizer: Authorizer
@@ -95,9 +94,7 @@ async def build_state(
     else:
         keystore = await config.keystore.connect()
         try:
-            cache: KeyCache[KeyVersion] = KeyCache(
-                keystore, parse_key_version, cache_settings(config)
-            )
+            cache: KeyCache[KeyVersion] = KeyCache(keystore, parse_key_version, config.cache)
             await create_configured_keys(config, cache)
             await cache.start()
         except BaseException:
@@ -112,16 +109,6 @@ async def build_state(
         keys=keys,
         routes=routes.configured(overrides),
         started_at=started_at,
-    )
-
-
-def cache_settings(config: ServerConfig) -> CacheSettings:
-    cache = config.cache
-    return CacheSettings(
-        expiry_any=cache.expiry_any,
-        expiry_unused=cache.expiry_unused,
-        expiry_offline=cache.expiry_offline,
-        max_keys=cache.max_keys,
     )
 
 

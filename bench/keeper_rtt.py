@@ -4,7 +4,7 @@ keeper (issue 10, point 4), and what a hit costs (no round trip).
     python -m bench.keeper_rtt [--rounds 5000]
 
 A real keeper process (forked, its own event loop, an in-memory keystore) and a real worker
-link (:class:`~aiokes.keeper_client.KeeperKeys`) on a ``SOCK_SEQPACKET`` socketpair, as the
+link (:class:`~aiokes.keeper.client.KeeperKeys`) on a ``SOCK_SEQPACKET`` socketpair, as the
 supervisor sets them up. A miss is forced by dropping the worker's copy before each ``get``;
 the keeper answers from its cache, so the figure is the round trip plus decoding the record
 in the worker (which a miss of the single-process cache pays too), without keystore time;
@@ -27,21 +27,21 @@ from collections.abc import Callable
 
 import click
 
-from aiokes.api.call import Services
 from aiokes.cache import CacheSettings, KeyCache
-from aiokes.config import ServerConfig
+from aiokes.config import ListenAddress, ServerConfig
 from aiokes.config.schema import MemoryKeystoreConfig, TLSConfig
 from aiokes.crypto import encode_key_version, generate_key_version, parse_key_version
-from aiokes.keeper import Keeper, run_keeper
-from aiokes.keeper_channel import channel_pair
-from aiokes.keeper_client import KeeperKeys
+from aiokes.keeper.channel import channel_pair
+from aiokes.keeper.client import KeeperKeys
+from aiokes.keeper.service import Keeper, run_keeper
 from aiokes.keystore.memory import MemoryKeystore
+from aiokes.log import LogStream
 from aiokes.metrics import MetricsTable
-from aiokes.server import run_event_loop
+from aiokes.server.process import run_event_loop
 
 _CONFIG = ServerConfig(
     file="<bench>",
-    address="127.0.0.1:0",
+    address=ListenAddress("127.0.0.1", 0),
     admin_identity="bench",
     tls=TLSConfig(key_file="", cert_file=""),
     keystore=MemoryKeystoreConfig(),
@@ -121,7 +121,7 @@ def main(rounds: int) -> None:
     result: dict[str, float] = {}
 
     async def run() -> None:
-        keys = KeeperKeys(worker_end, Services())
+        keys = KeeperKeys(worker_end, audit_stream=LogStream(), error_stream=LogStream())
         keys.start()
         try:
             result.update(await _measure(keys, rounds))

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from aiokes.certificate import self_signed_certificate, write_certificate, write_private_key
 from aiokes.client import Client
-from aiokes.config import load_config
+from aiokes.config import ListenAddress, load_config
 from aiokes.identity import identity_of_public_key
 from aiokes.server import Server
 from bench.fakevault import FakeVault
@@ -136,7 +136,7 @@ async def start_default_server(
     config_file = directory / "config.yml"
     text = _default_config(policy) + textwrap.dedent(extra)
     config_file.write_text(text.format(dir=directory, **{k: v.identity for k, v in people.items()}))
-    server = Server(load_config(config_file), address="127.0.0.1:0")
+    server = Server(load_config(config_file), address=ListenAddress("127.0.0.1", 0))
     await server.start()
     return RunningServer(
         server,

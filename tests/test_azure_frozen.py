@@ -19,7 +19,7 @@ import pytest
 import trustme
 
 from aiokes.client import Client
-from aiokes.config import load_config
+from aiokes.config import ListenAddress, load_config
 from aiokes.errors import APIError, KeystoreUnreachable
 from aiokes.server import Server
 from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
@@ -129,7 +129,7 @@ async def test_frozen_vault_answers_kes_502_and_status_before_the_route_timeout(
     admin = make_identity(tmp_path, "admin")
     config_file = tmp_path / "config.yml"
     config_file.write_text(_config(tmp_path, admin, frozen_vault, token_service))
-    server = Server(load_config(config_file), address="127.0.0.1:0")
+    server = Server(load_config(config_file), address=ListenAddress("127.0.0.1", 0))
     await server.start()
     ca_file = tmp_path / "ca.pem"
     tls_ca.cert_pem.write_to_path(str(ca_file))

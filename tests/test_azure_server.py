@@ -26,7 +26,7 @@ import trustme
 
 from aiokes.cache import KeyCache
 from aiokes.client import Client
-from aiokes.config import load_config
+from aiokes.config import ListenAddress, load_config
 from aiokes.crypto import KeyVersion, parse_key_version
 from aiokes.server import Server
 from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
@@ -158,7 +158,7 @@ async def start_azure(
             _server_yaml(tmp_path, admin.identity, offline)
             + keystore_yaml(link.url, vault.ca_file, **options)
         )
-        server = Server(load_config(config_file), address="127.0.0.1:0")
+        server = Server(load_config(config_file), address=ListenAddress("127.0.0.1", 0))
         await server.start()
         log = _Lines()  # after start: starting (re)configures the logger's handlers
         logging.getLogger("aiokes.error").addHandler(log)
@@ -194,7 +194,7 @@ class Tutorial:
 
     async def start_server(self) -> None:
         """``aiokes server --config config.yml --auth off``, on a free port."""
-        self.server = Server(load_config(self.config_file), address="127.0.0.1:0")
+        self.server = Server(load_config(self.config_file), address=ListenAddress("127.0.0.1", 0))
         await self.server.start()
         self.env = {
             "KES_SERVER": f"https://127.0.0.1:{self.server.port}",

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from aiokes.cache import CacheSettings
 from aiokes.config import (
     ROUTE_PATHS,
     APIRouteConfig,
     AzureKeyVaultConfig,
     FSKeystoreConfig,
+    ListenAddress,
     MemoryKeystoreConfig,
     ServerConfig,
     load_config,
@@ -54,7 +56,7 @@ def config_error(text: str, environ: dict[str, str] | None = None) -> ConfigErro
 def test_operator_tutorial_file_loads_with_azure_credentials_filled_in() -> None:
     config = load("tutorial-azure.yml")
     assert config.file == str(DATA / "tutorial-azure.yml")
-    assert config.address == "0.0.0.0:7373"
+    assert config.address == ListenAddress("0.0.0.0", 7373)
     assert config.admin_identity == "disabled"
     assert (config.tls.key_file, config.tls.cert_file) == ("private.key", "public.crt")
     assert config.tls.verify_client_certs is False
@@ -120,7 +122,7 @@ def test_kes_sample_server_config_loads() -> None:
 
 def test_minimal_file_gets_every_default() -> None:
     config = load("minimal.yml")
-    assert config.address == "0.0.0.0:7373"
+    assert config.address == ListenAddress("0.0.0.0", 7373)
     assert config.admin_identity == ADMIN
     assert config.tls.verify_client_certs is False
     assert config.tls.ca_path == ""
@@ -157,7 +159,7 @@ FULL_ENVIRON = {
 
 def test_full_file_with_every_key_and_extension() -> None:
     config = load("full.yml", **FULL_ENVIRON)
-    assert config.address == "127.0.0.1:7000"
+    assert config.address == ListenAddress("127.0.0.1", 7000)
     assert config.admin_identity == ADMIN
     assert config.tls.password == "correct horse"
     assert config.tls.verify_client_certs is True  # auth: "ON", case-insensitive
@@ -168,7 +170,9 @@ def test_full_file_with_every_key_and_extension() -> None:
     assert minio.identities == (FULL_ENVIRON["MINIO_IDENTITY"], CLIENT)
     assert minio.deny == ("/v1/key/decrypt/minio-internal*",)
     assert (monitoring.allow, monitoring.identities) == (("/v1/metrics",), ())
-    assert dataclasses.astuple(config.cache) == (600.0, 90.0, 3600.0, 5000)
+    assert config.cache == CacheSettings(
+        expiry_any=600.0, expiry_unused=90.0, expiry_offline=3600.0, max_keys=5000
+    )
     assert dict(config.api) == {
         "/v1/ready": APIRouteConfig(skip_auth=True, timeout=15.0),
         "/v1/metrics": APIRouteConfig(skip_auth=True, timeout=None),  # 0s = route default
@@ -213,7 +217,7 @@ def test_unknown_keys_are_ignored_like_kes() -> None:
 def test_config_is_immutable() -> None:
     config = load("full.yml", **FULL_ENVIRON)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        config.address = "other"  # type: ignore[misc]
+        config.address = "other"  # type: ignore[misc, assignment]
     with pytest.raises(TypeError):
         config.api["/v1/status"] = APIRouteConfig()  # type: ignore[index]
 

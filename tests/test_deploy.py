@@ -17,7 +17,7 @@ import trustme
 from aiokes.api import default_routes
 from aiokes.api.routes import Route
 from aiokes.client import Client
-from aiokes.config import AzureKeyVaultConfig, ServerConfig, load_config
+from aiokes.config import AzureKeyVaultConfig, ListenAddress, ServerConfig, load_config
 from aiokes.errors import NotAllowed
 from aiokes.policy import Policy, match
 from aiokes.server import Server
@@ -79,7 +79,7 @@ def _policy(config: ServerConfig, name: str) -> Policy:
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
 def test_example_config_loads_with_its_environment(example: Path) -> None:
     config = _config(example)
-    assert config.address == "0.0.0.0:7373"
+    assert config.address == ListenAddress("0.0.0.0", 7373)
     assert {p.name: p.identities for p in config.policies} == {
         "minio": ("a" * 64,),
         "operator": ("b" * 64,),
@@ -158,7 +158,9 @@ async def test_fs_example_serves_minio_and_probes(tmp_path: Path, tls_ca: trustm
     config_file = tmp_path / "config.yml"
     config_file.write_text(text.replace("/var/lib/aiokes/keys", f"{tmp_path}/keys"))
     environ = {"MINIO_IDENTITY": minio.identity, "OPERATOR_IDENTITY": operator.identity}
-    server = Server(load_config(config_file, environ=environ), address="127.0.0.1:0")
+    server = Server(
+        load_config(config_file, environ=environ), address=ListenAddress("127.0.0.1", 0)
+    )
     await server.start()
     url = f"https://127.0.0.1:{server.port}"
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiokes.cache import CacheStats
 from aiokes.metrics import MetricsTable
 
 
@@ -52,8 +53,8 @@ def test_every_worker_counts_in_its_own_row_and_any_renders_the_sum() -> None:
     second.observe(200, 0.001)
     first.request_started()
     second.request_started()
-    first.publish_cache(hits=5, entries=2)
-    third.publish_cache(hits=7, entries=3, offline=1)
+    first.publish_cache(CacheStats(hits=5, entries=2))
+    third.publish_cache(CacheStats(hits=7, entries=3, offline=True))
     samples = _samples(third.render())
     assert samples['kes_http_request_success{code="200"}'] == "3"
     assert samples["kes_http_request_active"] == "2"
@@ -61,6 +62,50 @@ def test_every_worker_counts_in_its_own_row_and_any_renders_the_sum() -> None:
     assert samples["aiokes_cache_entries"] == "5"
     assert samples["aiokes_workers"] == "3"
     assert third.value("cache_offline") == 1
+
+
+def test_cache_counters_of_every_process_sum_into_one_cache_stats() -> None:
+    table = MetricsTable(workers=2, helpers=1)  # two workers and the key keeper
+    table.worker(0).publish_cache(CacheStats(hits=5, misses=1))
+    table.worker(1).publish_cache(CacheStats(hits=2, misses=3, expirations=9))
+    table.worker(2).publish_cache(
+        CacheStats(evictions=4, keystore_reads=6, keystore_read_errors=1, entries=7, offline=True)
+    )
+    totals = table.worker(1).cache_totals()
+    # expirations and keystore_read_errors are the cache's own: not in the shared table.
+    assert totals == CacheStats(
+        hits=7, misses=4, evictions=4, keystore_reads=6, entries=7, offline=True
+    )
+    assert totals.status() == {
+        "entries": 7,
+        "hits": 7,
+        "misses": 4,
+        "evictions": 4,
+        "keystore_reads": 6,
+        "offline": True,
+    }
+    assert list(totals.status()) == [
+        "entries",
+        "hits",
+        "misses",
+        "evictions",
+        "keystore_reads",
+        "offline",
+    ]
+
+
+def test_cache_families_keep_their_names_kinds_and_order() -> None:
+    text = MetricsTable().worker().render()
+    types = [line for line in text.splitlines() if line.startswith("# TYPE aiokes_cache_")]
+    assert types == [
+        "# TYPE aiokes_cache_hits counter",
+        "# TYPE aiokes_cache_misses counter",
+        "# TYPE aiokes_cache_evictions counter",
+        "# TYPE aiokes_cache_keystore_reads counter",
+        "# TYPE aiokes_cache_entries gauge",
+        "# TYPE aiokes_cache_offline gauge",
+    ]
+    assert "# HELP aiokes_cache_hits Key cache lookups answered from the cache.\n" in text
 
 
 def test_unexpected_status_codes_stay_in_their_class() -> None:

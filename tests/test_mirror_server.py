@@ -14,7 +14,7 @@ import pytest
 import trustme
 
 from aiokes.client import Client
-from aiokes.config import load_config
+from aiokes.config import ListenAddress, load_config
 from aiokes.server import Server
 from bench.fakevault import CLIENT_SECRET, FakeVault
 from tests.server_process import START_TIMEOUT, server_setup, start_process, stop_process
@@ -63,7 +63,7 @@ async def test_killed_between_the_two_writes_the_restarted_server_completes_the_
     assert vault.values("k1") == []  # the stalled write was never stored
 
     vault.faults.stall_writes = False
-    server = Server(load_config(setup.config_file), address="127.0.0.1:0")
+    server = Server(load_config(setup.config_file), address=ListenAddress("127.0.0.1", 0))
     await server.start()
     try:
         record = (tmp_path / "keys" / "k1").read_bytes()

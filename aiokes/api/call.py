@@ -12,7 +12,7 @@ from aiokes.metrics import Metrics
 
 if TYPE_CHECKING:
     from aiokes.api.routes import Route
-    from aiokes.key_source import KeySource
+    from aiokes.cache.source import KeySource
     from aiokes.state import ServerState
 
 __all__ = ["Call", "Services"]

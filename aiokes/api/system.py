@@ -6,7 +6,7 @@ import os
 import platform
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiokes.__about__ import __version__
 from aiokes.api.call import Call
@@ -14,21 +14,17 @@ from aiokes.api.wire import empty_response, json_response, text_response
 from aiokes.config.schema import MirrorKeystoreConfig
 from aiokes.errors import APIError, KeystoreError, KeystoreUnreachable
 from aiokes.http import Response, header_block
-from aiokes.keeper_client import KeeperKeys
+from aiokes.keeper.client import KeeperKeys
 from aiokes.keystore.mirror import MirrorKeystore
 from aiokes.log import LogStream
 from aiokes.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from aiokes.metrics import Metrics, resident_bytes, usable_cpus
-
-if TYPE_CHECKING:
-    from aiokes.state import ServerState
+from aiokes.metrics import resident_bytes, usable_cpus
 
 __all__ = [
     "api",
     "audit_log",
     "error_log",
     "metrics",
-    "publish_cache_stats",
     "ready",
     "status",
     "version",
@@ -86,7 +82,7 @@ async def ready(call: Call) -> Response:
 
 
 async def metrics(call: Call) -> Response:
-    publish_cache_stats(call.services.metrics, call.state)  # this worker's, up to the moment
+    call.services.metrics.publish_cache(call.state.keys.stats())  # this worker's, up to now
     text = call.services.metrics.render()
     mirror = await _mirror_view(call)
     if mirror is not None:
@@ -127,26 +123,11 @@ async def _stream(call: Call, stream: LogStream) -> Response:
     return out.response
 
 
-def _cache_stats(call: Call) -> dict[str, Any]:
+def _cache_stats(call: Call) -> dict[str, int | bool]:
     """The cache counters summed over all workers (each publishes its own)."""
-    publish_cache_stats(call.services.metrics, call.state)
     metrics = call.services.metrics
-    fields = ("entries", "hits", "misses", "evictions", "keystore_reads")
-    stats: dict[str, Any] = {field: metrics.value(f"cache_{field}") for field in fields}
-    stats["offline"] = metrics.value("cache_offline") > 0
-    return stats
-
-
-def publish_cache_stats(metrics: Metrics, state: ServerState) -> None:
-    stats = state.keys.stats()
-    metrics.publish_cache(
-        hits=stats.hits,
-        misses=stats.misses,
-        evictions=stats.evictions,
-        keystore_reads=stats.keystore_reads,
-        entries=stats.entries,
-        offline=int(stats.offline),
-    )
+    metrics.publish_cache(call.state.keys.stats())
+    return metrics.cache_totals().status()
 
 
 async def _mirror_view(call: Call) -> tuple[dict[str, object], str] | None:

@@ -7,22 +7,39 @@ from collections.abc import Callable
 
 import click
 
-from aiokes import systemd
 from aiokes.__about__ import __version__
-from aiokes.config import ServerConfig, load_config
+from aiokes.config import ListenAddress, ServerConfig, load_config, parse_listen_address
 from aiokes.errors import AiokesError
 from aiokes.identity import is_identity
-from aiokes.memory_lock import lock_memory
 from aiokes.metrics import usable_cpus
-from aiokes.server import Server, parse_address, run_event_loop
-from aiokes.workers import Hooks, Supervisor
+from aiokes.server import systemd
+from aiokes.server.memory_lock import lock_memory
+from aiokes.server.process import Server, run_event_loop
+from aiokes.server.supervisor import Hooks, Supervisor
 
 __all__ = ["server"]
 
 
+def _listen_address(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> ListenAddress | None:
+    """``--addr``, parsed as the config file's ``address`` is."""
+    if value is None:
+        return None
+    try:
+        return parse_listen_address(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @click.command("server")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file.")
-@click.option("--addr", default=None, help="Listen address [ip]:port (overrides the config).")
+@click.option(
+    "--addr",
+    default=None,
+    callback=_listen_address,
+    help="Listen address [ip]:port (overrides the config).",
+)
 @click.option("--dev", is_flag=True, help="Development server: in-memory keystore, no set-up.")
 @click.option(
     "--auth",
@@ -47,7 +64,7 @@ __all__ = ["server"]
 @click.option("--mlock", is_flag=True, help="KES v0.x flag; memory is always locked if permitted.")
 def server(
     config_file: str | None,
-    addr: str | None,
+    addr: ListenAddress | None,
     dev: bool,
     auth: str | None,
     keystore_dir: str | None,
@@ -61,8 +78,6 @@ def server(
         raise click.UsageError("no config file: use '--config <file>' or '--dev'")
     if keystore_dir and not dev:
         raise click.UsageError("'--keystore-dir' only goes with '--dev'; use the config file")
-    if addr is not None:
-        _check_address(addr)
     if dev and not keystore_dir and (workers or 1) > 1:
         raise click.UsageError(
             "'--dev' keeps keys in one process's memory: use '--keystore-dir' for several workers"
@@ -93,15 +108,8 @@ def _with_auth(config: ServerConfig, verify: bool) -> ServerConfig:
     return dataclasses.replace(config, tls=tls)
 
 
-def _check_address(addr: str) -> None:
-    try:
-        parse_address(addr)
-    except AiokesError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--addr'") from None
-
-
-def _run_dev(addr: str | None, keystore_dir: str, workers: int) -> None:
-    from aiokes.dev import DEV_ADDRESS, dev_environment
+def _run_dev(addr: ListenAddress | None, keystore_dir: str, workers: int) -> None:
+    from aiokes.server.dev import DEV_ADDRESS, dev_environment
 
     environment = dev_environment(addr or DEV_ADDRESS, keystore_dir)
     with environment.directory:
@@ -121,7 +129,7 @@ def _run_dev(addr: str | None, keystore_dir: str, workers: int) -> None:
 
 def _run(
     config: ServerConfig,
-    addr: str | None,
+    addr: ListenAddress | None,
     workers: int,
     banner_extra: Callable[[], None],
     reload_config: Callable[[], ServerConfig] | None = None,
@@ -131,7 +139,7 @@ def _run(
         click.echo(
             f"Warning: memory is not locked, keys may be swapped to disk: {mlock_problem}", err=True
         )
-    host = parse_address(addr or config.address).host
+    host = (addr or config.address).host
 
     def ready(port: int) -> None:
         _banner(config, host, port, workers, mlock_problem)

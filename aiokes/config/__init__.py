@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from aiokes.config._build import build_config
 from aiokes.config._values import parse_duration, parse_log_level
 from aiokes.config._yaml import read_yaml
+from aiokes.config.address import ListenAddress, parse_listen_address
 from aiokes.config.schema import (
     ROUTE_PATHS,
     APIRouteConfig,
     AzureKeyVaultConfig,
-    CacheConfig,
     FSKeystoreConfig,
     KeystoreConfig,
     LogConfig,
@@ -33,9 +33,9 @@ __all__ = [
     "ROUTE_PATHS",
     "APIRouteConfig",
     "AzureKeyVaultConfig",
-    "CacheConfig",
     "FSKeystoreConfig",
     "KeystoreConfig",
+    "ListenAddress",
     "LogConfig",
     "MemoryKeystoreConfig",
     "MirrorKeystoreConfig",
@@ -45,6 +45,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "parse_listen_address",
     "parse_log_level",
 ]
 

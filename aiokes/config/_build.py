@@ -9,21 +9,20 @@ not its bug.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from aiokes.cache.settings import CacheSettings
 from aiokes.config._keystore import build_keystore
 from aiokes.config._section import Section
 from aiokes.config._values import parse_log_level
 from aiokes.config._yaml import Node
+from aiokes.config.address import DEFAULT_ADDRESS, ListenAddress, parse_listen_address
 from aiokes.config.schema import (
-    DEFAULT_ADDRESS,
     DEFAULT_CRYPTO_INLINE_LIMIT,
     DEFAULT_PROXY_HEADER,
     ROUTE_PATHS,
     APIRouteConfig,
-    CacheConfig,
     LogConfig,
     PolicyConfig,
     ServerConfig,
@@ -35,9 +34,7 @@ from aiokes.keystore._tombstone import reuse_wait
 
 __all__ = ["build_config"]
 
-_DEFAULT_CACHE = CacheConfig()
-# host:port, where the port may be numeric or a service name; the host may be empty or [v6].
-_ADDRESS = re.compile(r"(\[[^\]]*\]|[^:\[\]]*):([0-9]{1,5}|[A-Za-z][A-Za-z0-9-]*)")
+_DEFAULT_CACHE = CacheSettings()
 
 
 def build_config(root: Node, *, environ: Mapping[str, str]) -> ServerConfig:
@@ -78,11 +75,8 @@ def _check_version(top: Section) -> None:
         raise node.error(f"unsupported config version '{version}' (the only version is v1)")
 
 
-def _address(top: Section) -> str:
-    address = top.string("address", DEFAULT_ADDRESS).strip()
-    if not _ADDRESS.fullmatch(address):
-        raise top.error("address", f"invalid address '{address}': expected host:port or :port")
-    return address
+def _address(top: Section) -> ListenAddress:
+    return top.decode("address", parse_listen_address, DEFAULT_ADDRESS)
 
 
 def _admin_identity(top: Section) -> str:
@@ -182,10 +176,10 @@ def _patterns(policy: Section, name: str) -> tuple[str, ...]:
     return tuple(node.scalar(environ=None) or "" for node in policy.sequence(name))
 
 
-def _cache(cache: Section) -> CacheConfig:
+def _cache(cache: Section) -> CacheSettings:
     expiry = cache.section("expiry")
     # Unset or 0 takes the default: KES's documented intent (any 5m, unused 30s), spec §6.4.
-    return CacheConfig(
+    return CacheSettings(
         expiry_any=expiry.duration("any", 0.0) or _DEFAULT_CACHE.expiry_any,
         expiry_unused=expiry.duration("unused", 0.0) or _DEFAULT_CACHE.expiry_unused,
         expiry_offline=expiry.duration("offline", _DEFAULT_CACHE.expiry_offline),

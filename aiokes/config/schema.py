@@ -14,20 +14,20 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeAlias
 
+from aiokes.cache.settings import CacheSettings
+from aiokes.config.address import DEFAULT_ADDRESS, ListenAddress
 from aiokes.keystore.azure.settings import AzureKeyVaultSettings
 
 if TYPE_CHECKING:
     from aiokes.keystore import Keystore
 
 __all__ = [
-    "DEFAULT_ADDRESS",
     "DEFAULT_CRYPTO_INLINE_LIMIT",
     "DEFAULT_MIRROR_CHECK_INTERVAL",
     "DEFAULT_PROXY_HEADER",
     "ROUTE_PATHS",
     "APIRouteConfig",
     "AzureKeyVaultConfig",
-    "CacheConfig",
     "FSKeystoreConfig",
     "KeystoreConfig",
     "LogConfig",
@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 DEFAULT_CRYPTO_INLINE_LIMIT = 256 * 1024  # measured: bench/RESULTS.md section 7
-DEFAULT_ADDRESS = "0.0.0.0:7373"  # KES listens on every interface by default
 DEFAULT_PROXY_HEADER = "X-Tls-Client-Cert"
 DEFAULT_MIRROR_CHECK_INTERVAL = 300.0
 
@@ -93,16 +92,6 @@ class PolicyConfig:
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     identities: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CacheConfig:
-    """``cache:`` — key cache expiry (seconds; 0 disables that expiry) and size bound."""
-
-    expiry_any: float = 300.0
-    expiry_unused: float = 30.0
-    expiry_offline: float = 0.0
-    max_keys: int = 100_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,11 +205,11 @@ class ServerConfig:
     """A whole server config file, validated."""
 
     file: str  # where it was read from, for SIGHUP reloads and messages
-    address: str = DEFAULT_ADDRESS
+    address: ListenAddress = DEFAULT_ADDRESS
     admin_identity: str  # any value; one that is not 64 hex characters disables the admin
     tls: TLSConfig
     policies: tuple[PolicyConfig, ...] = ()
-    cache: CacheConfig = CacheConfig()
+    cache: CacheSettings = field(default_factory=CacheSettings)  # the ``cache:`` section
     api: Mapping[str, APIRouteConfig] = field(default_factory=_no_routes)  # read-only
     log: LogConfig = LogConfig()
     keys: tuple[str, ...] = ()  # key names created at start-up if missing

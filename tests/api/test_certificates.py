@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from aiokes.certificate import write_certificate, write_private_key
 from aiokes.client import Client
-from aiokes.config import load_config
+from aiokes.config import ListenAddress, load_config
 from aiokes.identity import APIKey, identity_of_certificate, identity_of_public_key
 from aiokes.server import Server
 from tests.api.helpers import client_context, send
@@ -190,7 +190,7 @@ async def _start_verifying_server(
             """
         )
     )
-    server = Server(load_config(config_file), address="127.0.0.1:0")
+    server = Server(load_config(config_file), address=ListenAddress("127.0.0.1", 0))
     await server.start()
     someone = make_identity(directory, "self-signed")
     return RunningServer(

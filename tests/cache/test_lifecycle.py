@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from aiokes._cache_ticker import Ticker, run_forever
 from aiokes.cache import CacheSettings, CacheStats, KeyCache
+from aiokes.cache.ticker import Ticker, run_forever
 from aiokes.errors import KeyNotFound, KeystoreUnreachable
 
 from .fakes import CountingKeystore, FakeClock, decode, record

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aiokes.config import load_config
+from aiokes.config import ListenAddress, load_config
 from aiokes.server import Server
 from tests.cli.conftest import ainvoke, invoke
 from tests.tutorial import tutorial_config
@@ -24,7 +24,7 @@ async def tutorial(
     """Steps 2 to 4: make the identities with the CLI, write config.yml, start the server.
     Yields the environment of step 5."""
     monkeypatch.chdir(tmp_path)
-    server = Server(load_config(_make_tutorial_files()), address="127.0.0.1:0")
+    server = Server(load_config(_make_tutorial_files()), address=ListenAddress("127.0.0.1", 0))
     await server.start()
     yield {
         "KES_SERVER": f"https://127.0.0.1:{server.port}",

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-import aiokes.server
+import aiokes.server.process
 from tests.conftest import RecordingHandler, RunningServer, StartServer
 from tests.http.raw import connect, request
 
@@ -75,7 +75,7 @@ async def test_a_stalled_head_closes_the_connection_and_is_counted(
     monkeypatch: pytest.MonkeyPatch,
     error_log: ErrorLog,
 ) -> None:
-    monkeypatch.setattr(aiokes.server, "HEADER_TIMEOUT", 0.3)
+    monkeypatch.setattr(aiokes.server.process, "HEADER_TIMEOUT", 0.3)
     server = await start_server()
     error_records = error_log()
     async with connect(server) as raw:
@@ -90,7 +90,7 @@ async def test_an_idle_new_connection_is_closed_quietly(
     monkeypatch: pytest.MonkeyPatch,
     error_log: ErrorLog,
 ) -> None:
-    monkeypatch.setattr(aiokes.server, "HEADER_TIMEOUT", 0.3)
+    monkeypatch.setattr(aiokes.server.process, "HEADER_TIMEOUT", 0.3)
     server = await start_server()
     error_records = error_log()
     async with connect(server) as raw:
@@ -103,8 +103,8 @@ async def test_keep_alive_connections_wait_longer_than_the_header_timeout(
     start_server: StartServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between requests the idle timeout (KES: 90 s) holds, not the header timeout."""
-    monkeypatch.setattr(aiokes.server, "HEADER_TIMEOUT", 0.2)
-    monkeypatch.setattr(aiokes.server, "KEEPALIVE_TIMEOUT", 0.6)
+    monkeypatch.setattr(aiokes.server.process, "HEADER_TIMEOUT", 0.2)
+    monkeypatch.setattr(aiokes.server.process, "KEEPALIVE_TIMEOUT", 0.6)
     server = await start_server()
     async with connect(server) as raw:
         await raw.send(request("GET", "/version"))

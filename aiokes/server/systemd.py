@@ -12,7 +12,8 @@ Outside systemd the variable is unset and every call here is a no-op.
 
 Sending never raises: a service must not die because its supervisor's socket went away.
 The helpers return nothing, so they fit callbacks typed ``Callable[[], None]`` (the worker
-supervisor's :class:`~aiokes.workers.Hooks`); :func:`notify` says whether a datagram went out.
+supervisor's :class:`~aiokes.server.supervisor.Hooks`); :func:`notify` says whether a
+datagram went out.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from aiokes.keeper_channel import Channel, Message
+from aiokes.keeper.channel import Channel, Message
 from aiokes.log import error_logger
 
 __all__ = ["ACK_TIMEOUT", "Slot", "WorkerSlots"]

@@ -15,7 +15,7 @@ def test_lock_memory_locks_the_process_pages_or_says_why() -> None:
     # In a child process: MCL_FUTURE would otherwise lock every later page of the test run.
     script = textwrap.dedent(
         """
-        from aiokes.memory_lock import lock_memory
+        from aiokes.server.memory_lock import lock_memory
         problem = lock_memory()
         locked = next(l for l in open("/proc/self/status") if l.startswith("VmLck:"))
         print(repr(problem), int(locked.split()[1]))

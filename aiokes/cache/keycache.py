@@ -35,18 +35,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
-from aiokes._cache_ticker import Ticker, run_forever, run_logged
+from aiokes.cache.settings import CacheSettings
+from aiokes.cache.stats import CacheStats
+from aiokes.cache.ticker import Ticker, run_forever, run_logged
 from aiokes.errors import KeyNotFound, KeystoreError, KeystoreUnreachable
 from aiokes.keystore import Keystore, KeystoreState, Page
 
-__all__ = ["CacheSettings", "CacheStats", "KeyCache"]
+__all__ = ["KeyCache"]
 
 T = TypeVar("T")
 
@@ -55,52 +55,6 @@ _error_log = logging.getLogger("aiokes.error")
 # How long aclose() lets reads in flight finish: KES's route timeout, after which no
 # request can still be waiting for the answer.
 _CLOSE_GRACE = 15.0
-
-
-@dataclass(frozen=True, slots=True)
-class CacheSettings:
-    """Cache periods in seconds; a period ``<= 0`` disables its job.
-
-    ``max_keys`` bounds the number of entries (``<= 0``: unbounded, as in KES). A decoded
-    key costs about 2.7 KiB (measured: an ``AESGCM`` object, a 32-byte key, its name), so the
-    default of 100 000 caps a worker at roughly 270 MB. Real deployments have a few to a few
-    thousand hot keys; the bound is a guard against pathological key counts, set high
-    because an entry pushed out too early costs a keystore read, which Azure Key Vault
-    limits to 400/s per vault.
-    """
-
-    expiry_any: float = 300.0
-    expiry_unused: float = 30.0
-    expiry_offline: float = 0.0
-    max_keys: int = 100_000
-    probe_interval: float = 10.0
-
-    def __post_init__(self) -> None:
-        for setting in fields(self):
-            value = getattr(self, setting.name)
-            if not math.isfinite(value):
-                raise ValueError(f"cache setting {setting.name} must be a finite number")
-
-
-@dataclass(frozen=True, slots=True)
-class CacheStats:
-    """A snapshot of the cache counters, for metrics.
-
-    ``misses`` counts every ``get`` that found no entry, including those that waited for a
-    read another ``get`` had started; ``keystore_reads`` counts the reads actually issued.
-    ``evictions`` are entries pushed out by ``max_keys``; ``expirations`` are entries
-    dropped by the periodic jobs. ``keystore_read_errors`` counts failed reads (a missing
-    key is an answer, not an error; an undecodable record is an error).
-    """
-
-    hits: int
-    misses: int
-    evictions: int
-    expirations: int
-    keystore_reads: int
-    keystore_read_errors: int
-    entries: int
-    offline: bool
 
 
 class _Entry(Generic[T]):

@@ -2,7 +2,7 @@
 
 A single process (``--workers 1`` and the in-process :class:`~aiokes.server.Server` of the
 tests) uses a :class:`~aiokes.cache.KeyCache` directly. A worker of a multi-process server
-uses :class:`~aiokes.keeper_client.KeeperKeys`: coherent local copies in front of the key
+uses :class:`~aiokes.keeper.client.KeeperKeys`: coherent local copies in front of the key
 keeper process (:mod:`aiokes.keeper`), which owns the keystore and the server's one cache.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from aiokes.cache import CacheStats
+from aiokes.cache.stats import CacheStats
 from aiokes.crypto import KeyVersion
 from aiokes.keystore import KeystoreState, Page
 

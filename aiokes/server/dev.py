@@ -13,12 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiokes.certificate import dev_server_certificate, write_certificate, write_private_key
-from aiokes.config import FSKeystoreConfig, MemoryKeystoreConfig, ServerConfig, TLSConfig
+from aiokes.config import (
+    FSKeystoreConfig,
+    ListenAddress,
+    MemoryKeystoreConfig,
+    ServerConfig,
+    TLSConfig,
+)
 from aiokes.identity import APIKey
 
-__all__ = ["DevEnvironment", "dev_environment"]
+__all__ = ["DEV_ADDRESS", "DevEnvironment", "dev_environment"]
 
-DEV_ADDRESS = "0.0.0.0:7373"  # as kes server --dev
+DEV_ADDRESS = ListenAddress("0.0.0.0", 7373)  # noqa: S104 - as kes server --dev
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +34,7 @@ class DevEnvironment:
     directory: tempfile.TemporaryDirectory[str]
 
 
-def dev_environment(address: str = DEV_ADDRESS, keystore_dir: str = "") -> DevEnvironment:
+def dev_environment(address: ListenAddress = DEV_ADDRESS, keystore_dir: str = "") -> DevEnvironment:
     """``keystore_dir`` keeps the keys in an fs keystore there instead of in memory."""
     api_key = APIKey.generate()
     directory = tempfile.TemporaryDirectory(prefix="aiokes-dev-")

@@ -1,9 +1,9 @@
 """The key keeper: one process that owns the keystore and the server's one key cache, so that
 a group of workers is ONE KES server (design decision 4, docs/workers.md).
 
-The supervisor (:mod:`aiokes.workers`) forks the keeper before the workers and gives it one
-end of a private channel per worker slot (:mod:`aiokes.keeper_channel`). The keeper runs
-its own event loop and a :class:`~aiokes.cache.KeyCache` of key *records*:
+The supervisor (:mod:`aiokes.server.supervisor`) forks the keeper before the workers and
+gives it one end of a private channel per worker slot (:mod:`aiokes.keeper.channel`). The
+keeper runs its own event loop and a :class:`~aiokes.cache.KeyCache` of key *records*:
 
 * **Reads.** A worker that misses its local copy sends ``GET``. Concurrent misses of every
   worker join one keystore read (the cache's single flight), so a key is read once per
@@ -30,6 +30,7 @@ its own event loop and a :class:`~aiokes.cache.KeyCache` of key *records*:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 import socket
@@ -41,7 +42,7 @@ from aiokes.cache import KeyCache
 from aiokes.config import ServerConfig
 from aiokes.crypto import parse_key_version
 from aiokes.errors import AiokesError, KeyExists, KeystoreError
-from aiokes.keeper_channel import (
+from aiokes.keeper.channel import (
     STREAMS,
     Channel,
     Kind,
@@ -51,12 +52,12 @@ from aiokes.keeper_channel import (
     name_chunks,
     parse_names,
 )
-from aiokes.keeper_slots import Slot, WorkerSlots
+from aiokes.keeper.slots import Slot, WorkerSlots
 from aiokes.keystore import Keystore
 from aiokes.keystore.mirror import MirrorKeystore
 from aiokes.log import LogStream, configure_logging, error_logger
 from aiokes.metrics import Metrics
-from aiokes.state import cache_settings, create_configured_keys
+from aiokes.state import create_configured_keys
 
 __all__ = ["Keeper", "run_keeper"]
 
@@ -128,7 +129,7 @@ class Keeper:
             cache: KeyCache[bytes] = KeyCache(
                 keystore,
                 _checked_record,
-                cache_settings(config),
+                config.cache,
                 on_drop=self._on_drop,
                 used_elsewhere=self._collect_used,
             )
@@ -195,12 +196,8 @@ class Keeper:
         if self._store is None:
             return
         stats = self._store.cache.stats()
-        self._metrics.publish_cache(
-            evictions=stats.evictions,
-            keystore_reads=stats.keystore_reads,
-            entries=stats.entries,
-            offline=int(stats.offline),
-        )
+        # Hits and misses here are the workers' misses, which they count themselves.
+        self._metrics.publish_cache(dataclasses.replace(stats, hits=0, misses=0))
 
     # -- messages --------------------------------------------------------------------------
 

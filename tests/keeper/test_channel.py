@@ -1,5 +1,5 @@
 """The keeper's channel: framing, names in chunks, and a SOCK_SEQPACKET socketpair that keeps
-message boundaries and order (aiokes/keeper_channel.py)."""
+message boundaries and order (aiokes/keeper/channel.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from aiokes.errors import KeyExists, KeyNotFound, KeystoreError, KeystoreUnreachable
-from aiokes.keeper_channel import (
+from aiokes.keeper.channel import (
     MAX_MESSAGE,
     Channel,
     Kind,

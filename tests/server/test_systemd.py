@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from aiokes import systemd
+from aiokes.server import systemd
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The server process: listener, TLS, state snapshot, reload and graceful stop."""
+"""One serving process: listener, TLS, state snapshot, reload and graceful stop."""
 
 from __future__ import annotations
 
@@ -9,22 +9,21 @@ import signal
 import socket
 import ssl
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
-from aiokes import systemd
 from aiokes.api import default_routes
 from aiokes.api.call import Services
 from aiokes.api.dispatch import Dispatcher
-from aiokes.api.system import publish_cache_stats
-from aiokes.config import ServerConfig, load_config
+from aiokes.config import ListenAddress, ServerConfig, load_config
 from aiokes.errors import AiokesError
 from aiokes.http import Limits, Listener
 from aiokes.log import configure_logging, error_logger
+from aiokes.server.listener import listen_socket, tls_context
+from aiokes.server.systemd import watchdog_task
 from aiokes.state import ServerState, build_state
-from aiokes.tls import load_server_certificate, server_context
+from aiokes.tls import load_server_certificate
 
-__all__ = ["Server", "listen_socket", "parse_address", "run_event_loop", "tls_context"]
+__all__ = ["Server", "run_event_loop"]
 
 KEEPALIVE_TIMEOUT = 90.0  # KES's idle timeout
 HEADER_TIMEOUT = 5.0  # KES's ReadHeaderTimeout (a request's head; also the TLS handshake)
@@ -34,54 +33,6 @@ CACHE_STATS_INTERVAL = 1.0  # how stale another worker's cache counters may be i
 RETIRE_TIMEOUT = 15.0  # KES's default route timeout: no request runs longer on an old state
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
-    host: str
-    port: int
-
-
-def parse_address(text: str) -> Address:
-    """``[ip]:port`` as KES takes it: ``:7373``, ``0.0.0.0:7373``, ``[::1]:7373``, ``host:7373``."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise AiokesError(f"invalid listen address '{text}': expected [ip]:port")
-    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - KES listens on all interfaces by default
-    return Address(host, int(port))
-
-
-def listen_socket(address: Address, *, reuse_port: bool = False) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((address.host, address.port))
-    except OSError as exc:
-        sock.close()
-        raise AiokesError(
-            f"cannot listen on {address.host}:{address.port}: {exc.strerror}"
-        ) from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
-def tls_context(config: ServerConfig) -> ssl.SSLContext:
-    tls = config.tls
-    # Any skip_auth route relaxes "require a certificate" to "request one" (KES does the same),
-    # so that e.g. a Kubernetes probe without a certificate reaches /v1/ready.
-    require = not any(api.skip_auth for api in config.api.values())
-    return server_context(
-        tls.cert_file,
-        tls.key_file,
-        password=tls.password,
-        verify_client_certs=tls.verify_client_certs,
-        ca_path=tls.ca_path,
-        require_client_cert=require,
-    )
-
-
 class Server:
     """One serving process. ``start`` listens, ``reload`` swaps the state, ``stop`` drains."""
 
@@ -89,17 +40,18 @@ class Server:
         self,
         config: ServerConfig,
         *,
-        address: str | None = None,
+        address: ListenAddress | None = None,
         sock: socket.socket | None = None,
         services: Services | None = None,
         ssl_context: ssl.SSLContext | None = None,
         reload_config: Callable[[], ServerConfig] | None = None,
     ) -> None:
-        """``reload_config`` gives the config a reload uses; by default the config file is
-        read again (``--dev`` passes its generated config instead)."""
+        """``address`` overrides the config's; ``reload_config`` gives the config a reload
+        uses: by default the config file is read again (``--dev`` passes its generated config
+        instead)."""
         self.config = config
         self._reload_config = reload_config or (lambda: load_config(self.config.file))
-        self.address = parse_address(address or config.address)
+        self.address = address or config.address
         self.services = services or Services()
         self._sock = sock
         self._port = self.address.port
@@ -147,7 +99,7 @@ class Server:
         while True:
             await asyncio.sleep(CACHE_STATS_INTERVAL)
             if self._dispatcher is not None:
-                publish_cache_stats(self.services.metrics, self._dispatcher.state)
+                self.services.metrics.publish_cache(self._dispatcher.state.keys.stats())
 
     async def reload(self, config: ServerConfig | None = None) -> bool:
         """Re-read the config file and swap state atomically; on any error keep the old state.
@@ -270,7 +222,7 @@ class Server:
         loop.add_signal_handler(signal.SIGHUP, reload_in_background)
         if on_ready is not None:
             on_ready()
-        pinger = asyncio.create_task(systemd.watchdog_task()) if watchdog else None
+        pinger = asyncio.create_task(watchdog_task()) if watchdog else None
         try:
             await stopping.wait()
         finally:

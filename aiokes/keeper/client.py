@@ -1,6 +1,6 @@
 """A worker's side of the key keeper (:mod:`aiokes.keeper`): coherent local copies of keys.
 
-:class:`KeeperKeys` is the :class:`~aiokes.key_source.KeySource` of every worker of a
+:class:`KeeperKeys` is the :class:`~aiokes.cache.source.KeySource` of every worker of a
 multi-process server. A hit is a dict lookup in this process, as with a local cache; a miss
 asks the keeper (one local round trip), and concurrent misses of one name in this worker
 share that request. The keeper answers with the record and whether it may be kept; the
@@ -25,11 +25,10 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from aiokes.api.call import Services
-from aiokes.cache import CacheStats
+from aiokes.cache.stats import CacheStats
 from aiokes.crypto import KeyVersion, parse_key_version
 from aiokes.errors import KeystoreUnreachable
-from aiokes.keeper_channel import (
+from aiokes.keeper.channel import (
     STREAMS,
     Channel,
     Kind,
@@ -39,6 +38,7 @@ from aiokes.keeper_channel import (
     raise_failure,
 )
 from aiokes.keystore import KeystoreState, Page
+from aiokes.log import LogStream
 
 __all__ = ["KeeperKeys"]
 
@@ -61,9 +61,13 @@ class _Request:
 class KeeperKeys:
     """Keys through the keeper, with local copies the keeper keeps coherent."""
 
-    def __init__(self, sock: socket.socket, services: Services) -> None:
+    def __init__(
+        self, sock: socket.socket, *, audit_stream: LogStream, error_stream: LogStream
+    ) -> None:
+        """The streams are this process's ``/v1/log/*`` subscribers' (the keeper forwards
+        the other processes' events to them)."""
         self._sock = sock
-        self._streams = {b"a": services.audit_stream, b"e": services.error_stream}
+        self._streams = {b"a": audit_stream, b"e": error_stream}
         self._entries: dict[str, _Copy] = {}
         self._flights: dict[str, asyncio.Future[KeyVersion]] = {}
         self._requests: dict[int, _Request] = {}
@@ -136,16 +140,7 @@ class KeeperKeys:
 
     def stats(self) -> CacheStats:
         """Hits and misses of this worker; the keeper publishes reads, entries, offline."""
-        return CacheStats(
-            hits=self._hits,
-            misses=self._misses,
-            evictions=0,
-            expirations=0,
-            keystore_reads=0,
-            keystore_read_errors=0,
-            entries=0,
-            offline=False,
-        )
+        return CacheStats(hits=self._hits, misses=self._misses)
 
     async def aclose(self) -> None:
         """Nothing: the link outlives every state built on it (see :meth:`close`)."""

@@ -1,0 +1,1 @@
+"""Tests of the key keeper (:mod:`aiokes.keeper`)."""

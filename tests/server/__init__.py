@@ -1,0 +1,1 @@
+"""Tests of the server processes (:mod:`aiokes.server`)."""
