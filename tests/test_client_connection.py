@@ -175,7 +175,7 @@ def test_endpoint_is_normalised_as_kes_does(given: str, endpoint: str) -> None:
 
 
 def test_b64_fields_use_standard_padded_base64() -> None:
-    from aiokes._client_wire import bytes_field
+    from aiokes.client.wire import bytes_field
 
     assert bytes_field({"x": base64.b64encode(b"\xfb\xff").decode()}, "x", "/p") == b"\xfb\xff"
     with pytest.raises(AiokesError, match="'x' is not base64"):
@@ -209,7 +209,7 @@ def test_error_responses_decode_as_kms_go_does(
 ) -> None:
     """A canonical error needs both its status and its message; anything else stays an
     APIError with the server's status and text."""
-    from aiokes._client_errors import error_from_response
+    from aiokes.client.errors import error_from_response
 
     error = error_from_response(status, content_type, body)
     assert type(error) is kind

@@ -23,10 +23,10 @@ import aiohttp
 from yarl import URL
 
 from aiokes.__about__ import __version__
-from aiokes._client_env import client_settings_from_env
-from aiokes._client_errors import error_from_response, transport_reason
-from aiokes._client_tls import KeyPassword, client_ssl_context
-from aiokes._client_wire import (
+from aiokes.client.env import client_settings_from_env
+from aiokes.client.errors import error_from_response, transport_reason
+from aiokes.client.tls import KeyPassword, client_ssl_context
+from aiokes.client.wire import (
     b64,
     bytes_field,
     invalid_response,
