@@ -27,14 +27,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from aiokes.errors import AiokesError
+from aiokes.errors import TLSError
 from aiokes.identity import identity_of_certificate
 
-__all__ = ["TLSError", "load_server_certificate", "peer_identity", "server_context"]
-
-
-class TLSError(AiokesError):
-    """The TLS material or mode cannot be used; the server must not start."""
+__all__ = ["load_server_certificate", "peer_identity", "server_context"]
 
 
 def server_context(

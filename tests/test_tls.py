@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
 from aiokes.certificate import self_signed_certificate, write_certificate, write_private_key
+from aiokes.errors import TLSError
 from aiokes.identity import identity_of_certificate
-from aiokes.tls import TLSError, peer_identity, server_context
+from aiokes.tls import peer_identity, server_context
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from aiokes.client import Client, client_from_env
-from aiokes.errors import AiokesError, APIError
+from aiokes.errors import AiokesError, APIError, ServerRefused
 
 __all__ = [
     "ClientOptions",
@@ -146,4 +146,4 @@ def failing_as(what: str) -> Iterator[None]:
     try:
         yield
     except APIError as exc:
-        raise AiokesError(f"{what}: {exc.message}") from None
+        raise ServerRefused(f"{what}: {exc.message}") from exc

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from aiokes.certificate import self_signed_certificate, write_certificate, write_private_key
-from aiokes.errors import AiokesError
+from aiokes.errors import AiokesError, IdentityFileError
 from aiokes.identity import APIKey, identity_of_certificate, identity_of_public_key
 
 __all__ = ["IdentityFiles", "Recognised", "create_identity_files", "parse_duration", "recognise"]
@@ -71,7 +71,7 @@ def create_identity_files(
     server auth). Existing files are replaced only with ``force``; on failure nothing new
     is left behind."""
     if Path(key_file).absolute() == Path(cert_file).absolute():
-        raise AiokesError("the private key and the certificate must be different files")
+        raise IdentityFileError("the private key and the certificate must be different files")
     if not force:
         _refuse_existing(key_file, "private key")
         _refuse_existing(cert_file, "certificate")
@@ -100,12 +100,12 @@ def recognise(argument: str) -> Recognised:
         try:
             api_key = APIKey.parse(argument)
         except ValueError as exc:
-            raise AiokesError(str(exc)) from None
+            raise IdentityFileError(str(exc)) from None
         return Recognised(api_key.identity)  # the caller has the key already
     try:
         data = Path(argument).read_bytes()
     except OSError as exc:
-        raise AiokesError(f"cannot read '{argument}': {exc.strerror or exc}") from None
+        raise IdentityFileError(f"cannot read '{argument}': {exc.strerror or exc}") from None
     return _recognise_pem(argument, data)
 
 
@@ -115,9 +115,11 @@ def _recognise_pem(name: str, data: bytes) -> Recognised:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except TypeError:
-        raise AiokesError(f"the private key in '{name}' is encrypted") from None
+        raise IdentityFileError(f"the private key in '{name}' is encrypted") from None
     except (ValueError, UnsupportedAlgorithm):
-        raise AiokesError(f"'{name}' contains no valid PEM certificate or private key") from None
+        raise IdentityFileError(
+            f"'{name}' contains no valid PEM certificate or private key"
+        ) from None
     if isinstance(key, ed25519.Ed25519PrivateKey):
         api_key = APIKey.from_private_key(key)
         return Recognised(api_key.identity, api_key)
@@ -126,13 +128,13 @@ def _recognise_pem(name: str, data: bytes) -> Recognised:
 
 def _refuse_existing(path: str, what: str) -> None:
     if Path(path).exists():
-        raise AiokesError(f"{what} '{path}' already exists. Use --force to overwrite it")
+        raise IdentityFileError(f"{what} '{path}' already exists. Use --force to overwrite it")
 
 
 def _write(write: Callable[[], None], path: str) -> None:
     try:
         write()
     except FileExistsError:
-        raise AiokesError(f"'{path}' already exists. Use --force to overwrite it") from None
+        raise IdentityFileError(f"'{path}' already exists. Use --force to overwrite it") from None
     except OSError as exc:
-        raise AiokesError(f"cannot write '{path}': {exc.strerror or exc}") from None
+        raise IdentityFileError(f"cannot write '{path}': {exc.strerror or exc}") from None

@@ -36,7 +36,7 @@ from aiokes.client.wire import (
     parse_json,
     with_context,
 )
-from aiokes.errors import AiokesError
+from aiokes.errors import APIError, ClientSetupError, ServerUnreachable
 from aiokes.identity import APIKey
 
 __all__ = ["DEK", "Client", "client_from_env", "normalize_endpoint"]
@@ -76,7 +76,7 @@ class Client:
     ) -> None:
         self.endpoints = [normalize_endpoint(e) for e in endpoint.split(",") if e.strip()]
         if not self.endpoints:
-            raise AiokesError("no server endpoint given")
+            raise ClientSetupError("no server endpoint given")
         self._current = 0
         self.timeout = timeout
         self._ssl_context = ssl_context or client_ssl_context(
@@ -223,7 +223,7 @@ class Client:
                     if line.strip():
                         yield json_object(parse_json(line, url.path), url.path)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise self._unreachable(self.endpoint, exc) from None
+            raise self._unreachable(self.endpoint, exc) from exc
 
     # -- raw access --------------------------------------------------------------------------
 
@@ -291,7 +291,7 @@ class Client:
     ) -> tuple[int, Headers, bytes]:
         session = self._open_session()
         count = len(self.endpoints)
-        failure: AiokesError | None = None
+        failure: ServerUnreachable | None = None
         for attempt in range(count):
             index = (self._current + attempt) % count
             try:
@@ -324,8 +324,11 @@ class Client:
             )
         return self._session
 
-    def _unreachable(self, endpoint: str, exc: BaseException) -> AiokesError:
-        return AiokesError(f"cannot reach {endpoint}: {transport_reason(exc, self.timeout)}")
+    def _unreachable(self, endpoint: str, exc: BaseException) -> ServerUnreachable:
+        error = ServerUnreachable(endpoint, transport_reason(exc, self.timeout))
+        # Raised after the loop over the endpoints has moved on: keep the transport's exception.
+        error.__cause__ = exc
+        return error
 
 
 def client_from_env(
@@ -357,7 +360,7 @@ def normalize_endpoint(endpoint: str) -> str:
     """``host:port`` → ``https://host:port``; a ``http://`` scheme is dropped as KES does."""
     endpoint = endpoint.strip().removeprefix("http://").rstrip("/")
     if not endpoint:
-        raise AiokesError("no server endpoint given")
+        raise ClientSetupError("no server endpoint given")
     if not endpoint.startswith("https://"):
         endpoint = "https://" + endpoint
     return endpoint
@@ -371,6 +374,6 @@ def _headers(response: aiohttp.ClientResponse) -> Headers:
     return {name: value for name, value in response.headers.items()}
 
 
-async def _error_of(response: aiohttp.ClientResponse) -> AiokesError:
+async def _error_of(response: aiohttp.ClientResponse) -> APIError:
     content_type = response.headers.get("Content-Type", "")
     return error_from_response(response.status, content_type, await response.read())

@@ -7,7 +7,7 @@ import binascii
 import json
 from typing import Any
 
-from aiokes.errors import AiokesError
+from aiokes.errors import InvalidResponse
 
 __all__ = [
     "b64",
@@ -68,10 +68,10 @@ def ndjson_names(body: bytes, name_field: str, path: str) -> list[str]:
             continue
         entry = json_object(parse_json(line, path), path)
         if entry.get("error"):
-            raise AiokesError(f"listing failed on the server: {entry['error']}")
+            raise InvalidResponse(f"listing failed on the server: {entry['error']}")
         names.append(str(entry.get(name_field, "")))
     return names
 
 
-def invalid_response(path: str, reason: str) -> AiokesError:
-    return AiokesError(f"invalid response from the server for {path}: {reason}")
+def invalid_response(path: str, reason: str) -> InvalidResponse:
+    return InvalidResponse(f"invalid response from the server for {path}: {reason}")
