@@ -26,9 +26,9 @@ __all__ = [
     "ClientOptions",
     "base64_argument",
     "client_options",
+    "display_time",
     "echo_json",
     "failing_as",
-    "format_time",
     "is_terminal",
     "json_option",
     "run_with_client",
@@ -132,7 +132,7 @@ def echo_json(document: Any, *, indent: bool = False) -> None:
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})")
 
 
-def format_time(value: Any) -> str:
+def display_time(value: Any) -> str:
     """``2024-01-12T10:39:20.886816Z`` → ``2024-01-12 10:39:20`` (KES's date display)."""
     match = _RFC3339.match(str(value or ""))
     if match is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,16 +14,12 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from aiokes._go.duration import DurationSyntaxError, duration_nanoseconds
 from aiokes.certificate import self_signed_certificate, write_certificate, write_private_key
 from aiokes.errors import AiokesError, IdentityFileError
 from aiokes.identity import APIKey, identity_of_certificate, identity_of_public_key
 
-__all__ = ["IdentityFiles", "Recognised", "create_identity_files", "parse_duration", "recognise"]
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNIT = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
-}  # fmt: skip
+__all__ = ["IdentityFiles", "Recognised", "create_identity_files", "parse_expiry", "recognise"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +41,16 @@ class Recognised:
     api_key: APIKey | None = field(default=None, repr=False)
 
 
-def parse_duration(text: str) -> datetime.timedelta:
-    """A Go duration such as ``720h``, ``8760h`` or ``1h30m``; it must be positive."""
-    if not text or _DURATION_PART.sub("", text) != "":
-        raise ValueError(f"invalid duration '{text}' (examples: 720h, 8760h, 90m)")
-    seconds = sum(float(n) * _DURATION_UNIT[u] for n, u in _DURATION_PART.findall(text))
-    if seconds <= 0:
+def parse_expiry(text: str) -> datetime.timedelta:
+    """``--expiry``: a Go duration such as ``720h``, ``8760h`` or ``1h30m``; it must be
+    positive. No sign and no bare ``0``: neither can be positive."""
+    try:
+        nanoseconds = duration_nanoseconds(text)
+    except DurationSyntaxError:
+        raise ValueError(f"invalid duration '{text}' (examples: 720h, 8760h, 90m)") from None
+    if nanoseconds <= 0:
         raise ValueError(f"invalid duration '{text}': it must be positive")
-    return datetime.timedelta(seconds=seconds)
+    return datetime.timedelta(microseconds=nanoseconds / 1000)
 
 
 def create_identity_files(

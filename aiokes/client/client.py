@@ -23,11 +23,11 @@ import aiohttp
 from yarl import URL
 
 from aiokes.__about__ import __version__
+from aiokes._go.base64 import b64encode_std
 from aiokes.client.env import client_settings_from_env
 from aiokes.client.errors import error_from_response, transport_reason
 from aiokes.client.tls import KeyPassword, client_ssl_context
 from aiokes.client.wire import (
-    b64,
     bytes_field,
     invalid_response,
     json_array,
@@ -138,7 +138,7 @@ class Client:
         await self._call("POST", _path("/v1/key/create/", name))
 
     async def import_key(self, name: str, key: bytes, cipher: str = "AES256") -> None:
-        body = {"key": b64(key), "cipher": cipher}
+        body = {"key": b64encode_std(key), "cipher": cipher}
         await self._call("POST", _path("/v1/key/import/", name), body)
 
     async def describe_key(self, name: str) -> dict[str, Any]:
@@ -161,24 +161,26 @@ class Client:
 
     async def encrypt(self, name: str, plaintext: bytes, context: bytes = b"") -> bytes:
         path = _path("/v1/key/encrypt/", name)
-        body = with_context({"plaintext": b64(plaintext)}, context)
+        body = with_context({"plaintext": b64encode_std(plaintext)}, context)
         return bytes_field(await self._json("POST", path, body), "ciphertext", path)
 
     async def decrypt(self, name: str, ciphertext: bytes, context: bytes = b"") -> bytes:
         path = _path("/v1/key/decrypt/", name)
-        body = with_context({"ciphertext": b64(ciphertext)}, context)
+        body = with_context({"ciphertext": b64encode_std(ciphertext)}, context)
         return bytes_field(await self._json("POST", path, body), "plaintext", path)
 
     async def bulk_decrypt(self, name: str, items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
         """Decrypt (ciphertext, context) pairs in one request (KES ≤ 2023-10, spec §3.4)."""
         path = _path("/v1/key/bulk/decrypt/", name)
-        body = [with_context({"ciphertext": b64(ct)}, context) for ct, context in items]
+        body = [with_context({"ciphertext": b64encode_std(ct)}, context) for ct, context in items]
         answers = json_array(await self._json("POST", path, body), path)
         return [bytes_field(answer, "plaintext", path) for answer in answers]
 
     async def hmac(self, name: str, message: bytes) -> bytes:
         path = _path("/v1/key/hmac/", name)
-        return bytes_field(await self._json("PUT", path, {"message": b64(message)}), "hmac", path)
+        return bytes_field(
+            await self._json("PUT", path, {"message": b64encode_std(message)}), "hmac", path
+        )
 
     # -- policies and identities -------------------------------------------------------------
 
