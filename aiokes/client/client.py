@@ -236,9 +236,30 @@ class Client:
         body: bytes | None = None,
         *,
         headers: Mapping[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        """Send one request as given and return (status, headers, body) whatever the status."""
-        return await self._send(method, path, body, headers)
+    ) -> tuple[int, Headers, bytes]:
+        """Send one request as given and return (status, headers, body) whatever the status.
+
+        A server that cannot be reached, or answers 5xx (except 501), passes the request on
+        to the next endpoint; when none is left the last failure is raised."""
+        session = self._open_session()
+        count = len(self.endpoints)
+        failure: ServerUnreachable | None = None
+        for attempt in range(count):
+            index = (self._current + attempt) % count
+            try:
+                async with session.request(
+                    method, self._url(self.endpoints[index], path), data=body, headers=headers
+                ) as response:
+                    answer = response.status, _headers(response), await response.read()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                failure = self._unreachable(self.endpoints[index], exc)
+                continue
+            if answer[0] >= 500 and answer[0] != 501 and attempt + 1 < count:
+                continue  # a failing server: the next one may answer
+            self._current = index
+            return answer
+        assert failure is not None
+        raise failure
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -259,7 +280,7 @@ class Client:
     async def _list_page(
         self, path: str, json_field: str, ndjson_field: str
     ) -> tuple[list[str], str]:
-        status, headers, body = await self._send("GET", path)
+        status, headers, body = await self.request("GET", path)
         content_type = headers.get("Content-Type", "")
         if status >= 300:
             raise error_from_response(status, content_type, body)
@@ -278,38 +299,13 @@ class Client:
     async def _call(self, method: str, path: str, body: object = None) -> bytes:
         payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = None if payload is None else {"Content-Type": "application/json"}
-        status, response_headers, content = await self._send(method, path, payload, headers)
+        status, response_headers, content = await self.request(
+            method, path, payload, headers=headers
+        )
         if status >= 300:
             content_type = response_headers.get("Content-Type", "")
             raise error_from_response(status, content_type, content)
         return content
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> tuple[int, Headers, bytes]:
-        session = self._open_session()
-        count = len(self.endpoints)
-        failure: ServerUnreachable | None = None
-        for attempt in range(count):
-            index = (self._current + attempt) % count
-            try:
-                async with session.request(
-                    method, self._url(self.endpoints[index], path), data=body, headers=headers
-                ) as response:
-                    answer = response.status, _headers(response), await response.read()
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                failure = self._unreachable(self.endpoints[index], exc)
-                continue
-            if answer[0] >= 500 and answer[0] != 501 and attempt + 1 < count:
-                continue  # a failing server: the next one may answer
-            self._current = index
-            return answer
-        assert failure is not None
-        raise failure
 
     @staticmethod
     def _url(endpoint: str, path: str) -> URL:
