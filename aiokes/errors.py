@@ -4,7 +4,9 @@ This module imports nothing from aiokes. Every failure that can reach a client i
 :class:`APIError` carrying KES's exact status code and message (MinIO compares both for
 equality, so the texts must stay byte-identical). Everything else is translated into an
 ``APIError`` at a boundary: keystore failures become 502 with an operation-specific message,
-the detail going only to the error log.
+the detail going only to the error log. The client (:mod:`aiokes.client`, the CLI) has
+classes of its own for what fails before or around an API answer: set-up, an unreachable
+server, an unusable response, a refusal.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ __all__ = [
     "APIError",
     "AiokesError",
     "BadRequest",
+    "ClientSetupError",
     "ConfigError",
     "DecryptError",
     "HMACNotSupported",
+    "IdentityFileError",
     "IdentityNotFound",
     "InvalidKeyRecord",
+    "InvalidResponse",
     "KeyExists",
     "KeyNameReserved",
     "KeyNotFound",
@@ -25,6 +30,9 @@ __all__ = [
     "KeystoreUnreachable",
     "NotAllowed",
     "PolicyNotFound",
+    "ServerRefused",
+    "ServerUnreachable",
+    "TLSError",
 ]
 
 
@@ -136,3 +144,40 @@ class HMACNotSupported(APIError):
 
     status = 409
     message = "key does not support HMAC"
+
+
+class TLSError(AiokesError):
+    """The server's TLS material or mode cannot be used; the server must not start."""
+
+
+class IdentityFileError(AiokesError):
+    """An identity's private key or certificate file cannot be written or read, or an API key
+    given in its place is malformed (``aiokes identity new`` / ``identity of``)."""
+
+
+# --- the client's side of the API (aiokes.client and the CLI commands built on it) ----------
+
+
+class ClientSetupError(AiokesError):
+    """The client cannot be set up: no endpoint, missing or contradicting credentials, or a
+    certificate, private key or CA file that cannot be loaded. Nothing was sent."""
+
+
+class ServerUnreachable(AiokesError):
+    """No server answered: connection refused, DNS, TLS handshake, timeout or a dropped
+    connection. The transport's own exception is kept as ``__cause__``."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        self.endpoint = endpoint
+        self.reason = reason
+        super().__init__(f"cannot reach {endpoint}: {reason}")
+
+
+class InvalidResponse(AiokesError):
+    """A server answered, but with a body the client cannot use (not the JSON it should be,
+    a missing or malformed field), or it reported a failure inside a successful answer."""
+
+
+class ServerRefused(AiokesError):
+    """A CLI command's request was answered with an API error; the message says what was
+    attempted and the server's reason (``failed to create key 'k': key already exists``)."""

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import trustme
 
-from aiokes._client_tls import client_ssl_context
 from aiokes.client import Client
+from aiokes.client.tls import client_ssl_context
 from tests.conftest import ClientIdentity
 from tests.server_process import config_head, spawn_server, stop_process, write_server_files
 

@@ -14,6 +14,7 @@ import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 import trustme
 from aiohttp import web
@@ -25,10 +26,13 @@ from aiokes.client import Client, client_from_env
 from aiokes.errors import (
     AiokesError,
     APIError,
+    ClientSetupError,
     HMACNotSupported,
+    InvalidResponse,
     KeyExists,
     KeyNotFound,
     NotAllowed,
+    ServerUnreachable,
 )
 from aiokes.identity import APIKey
 from tests.conftest import RunningServer, StartServer
@@ -96,8 +100,13 @@ async def test_unreachable_server_is_one_clear_error() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     async with Client(f"127.0.0.1:{port}", insecure=True) as client:
-        with pytest.raises(AiokesError, match=rf"cannot reach https://127.0.0.1:{port}: "):
+        with pytest.raises(
+            ServerUnreachable, match=rf"cannot reach https://127.0.0.1:{port}: "
+        ) as caught:
             await client.version()
+    assert caught.value.endpoint == f"https://127.0.0.1:{port}"
+    # The transport's own exception stays attached for whoever logs with a traceback.
+    assert isinstance(caught.value.__cause__, (aiohttp.ClientError, OSError))
 
 
 async def test_one_session_serves_many_requests(server: RunningServer) -> None:
@@ -153,12 +162,12 @@ def test_client_from_env_defaults_to_the_local_server() -> None:
     ],
 )  # fmt: skip
 def test_client_from_env_rejects_bad_credentials(environ: dict[str, str], message: str) -> None:
-    with pytest.raises(AiokesError, match=message):
+    with pytest.raises(ClientSetupError, match=message):
         client_from_env(environ)
 
 
 def test_missing_certificate_file_is_named() -> None:
-    with pytest.raises(AiokesError, match=r"cannot read 'nowhere\.crt'"):
+    with pytest.raises(ClientSetupError, match=r"cannot read 'nowhere\.crt'"):
         Client("127.0.0.1:7373", cert_file="nowhere.crt", key_file="nowhere.key")
 
 
@@ -175,10 +184,10 @@ def test_endpoint_is_normalised_as_kes_does(given: str, endpoint: str) -> None:
 
 
 def test_b64_fields_use_standard_padded_base64() -> None:
-    from aiokes._client_wire import bytes_field
+    from aiokes.client.wire import bytes_field
 
     assert bytes_field({"x": base64.b64encode(b"\xfb\xff").decode()}, "x", "/p") == b"\xfb\xff"
-    with pytest.raises(AiokesError, match="'x' is not base64"):
+    with pytest.raises(InvalidResponse, match="'x' is not base64"):
         bytes_field({"x": "-_8="}, "x", "/p")  # URL-safe alphabet is not KES's
 
 
@@ -209,7 +218,7 @@ def test_error_responses_decode_as_kms_go_does(
 ) -> None:
     """A canonical error needs both its status and its message; anything else stays an
     APIError with the server's status and text."""
-    from aiokes._client_errors import error_from_response
+    from aiokes.client.errors import error_from_response
 
     error = error_from_response(status, content_type, body)
     assert type(error) is kind
@@ -276,7 +285,7 @@ async def test_legacy_ndjson_listing_is_understood(
     async with Client(await fake_kes(ndjson), ca_file=_ca_file(tls_ca, tmp_path)) as client:
         assert await client.list_keys() == ["k1", "k2"]
         assert await client.list_identities() == ["id-1", "id-2"]
-        with pytest.raises(AiokesError, match="keystore gone"):
+        with pytest.raises(InvalidResponse, match="keystore gone"):
             await client.list_keys("broken*")
 
 

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from aiokes.client import Client, client_from_env
-from aiokes.errors import AiokesError
+from aiokes.errors import AiokesError, ServerUnreachable
 from tests.conftest import RunningServer, StartServer
 
 
@@ -60,7 +60,7 @@ async def test_a_5xx_answer_moves_on_but_4xx_does_not(start_server: StartServer)
 async def test_all_servers_unreachable_names_the_last() -> None:
     first, second = _closed_port(), _closed_port()
     async with Client(f"127.0.0.1:{first},127.0.0.1:{second}", insecure=True) as client:
-        with pytest.raises(AiokesError, match=f"cannot reach https://127.0.0.1:{second}"):
+        with pytest.raises(ServerUnreachable, match=f"cannot reach https://127.0.0.1:{second}"):
             await client.version()
 
 

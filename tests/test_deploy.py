@@ -261,9 +261,9 @@ def test_any_client_certificate_mode_works_without_write_execute_memory(
     tmp_path: Path, tls_ca: trustme.CA
 ) -> None:
     """The unit's MemoryDenyWriteExecute=yes must not break the ctypes verify callback of
-    aiokes/tls.py. The kernel's own MDWE (what systemd >= 257 uses, and the same rule as
-    its seccomp filter for anonymous W+X pages) is set, then the TLS context is built, which
-    proves the callback with a real handshake."""
+    aiokes/_openssl_verify.py. The kernel's own MDWE (what systemd >= 257 uses, and the same
+    rule as its seccomp filter for anonymous W+X pages) is set, then the TLS context is built,
+    which proves the callback with a real handshake."""
     if not sys.platform.startswith("linux"):
         pytest.skip("MemoryDenyWriteExecute is Linux-only")
     certificate = tls_ca.issue_cert("localhost")

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 import trustme
 
-from aiokes._client_tls import client_ssl_context
+from aiokes.client.tls import client_ssl_context
 from bench.fakevault import CLIENT_SECRET, FakeVault
 from tests.server_group import FileOpens, Group, keystore_reads, running_group
 from tests.test_azure_server import GET_VERSION, SECRET_VARIABLE, keystore_yaml

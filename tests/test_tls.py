@@ -14,9 +14,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
+from aiokes import _openssl_verify
 from aiokes.certificate import self_signed_certificate, write_certificate, write_private_key
+from aiokes.errors import TLSError
 from aiokes.identity import identity_of_certificate
-from aiokes.tls import TLSError, peer_identity, server_context
+from aiokes.tls import peer_identity, server_context
 
 
 @pytest.fixture
@@ -137,3 +139,24 @@ def test_unreadable_server_key_names_the_files(tmp_path: Path) -> None:
 
 def test_tls_below_1_2_is_refused(server_files: tuple[str, str]) -> None:
     assert server_context(*server_files).minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+def test_without_the_verify_callback_the_self_test_refuses_to_start(
+    server_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a Python/OpenSSL upgrade that silently broke the ctypes hook would look like: the
+    # context keeps verifying chains, and start-up must fail closed rather than refuse clients.
+    monkeypatch.setattr(_openssl_verify, "_install_accept_chain", lambda context: None)
+    with pytest.raises(TLSError, match="TLS self-test failed: a self-signed client certificate"):
+        server_context(*server_files)
+
+
+def test_a_context_whose_verify_mode_is_not_the_one_set_is_refused(
+    server_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pointer sanity check: an SSL_CTX found at the wrong offset must not be written to.
+    other = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)  # verify mode CERT_NONE
+    pointer_of_other = _openssl_verify._ssl_ctx_pointer(other)
+    monkeypatch.setattr(_openssl_verify, "_ssl_ctx_pointer", lambda context: pointer_of_other)
+    with pytest.raises(TLSError, match="cannot install the client-certificate policy"):
+        server_context(*server_files)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiokes._gocompat import load_json_object
+from aiokes._go.json import load_json_object
 from aiokes.api.wire import (
     base64_response,
     context_field,

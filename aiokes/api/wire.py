@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
-import datetime
 import json
 from collections.abc import Iterable
 from typing import Any
 
-from aiokes._gocompat import UNIX_EPOCH, format_rfc3339, json_bytes, json_str, load_json_object
+from aiokes._go.base64 import b64encode_std as b64
+from aiokes._go.json import json_bytes, json_str, load_json_object
+from aiokes._go.time import format_go_time as format_time
 from aiokes.errors import APIError, BadRequest
 from aiokes.http import Response, header_block
 
 __all__ = [
     "JSONObject",
+    "b64",
     "base64_response",
     "context_field",
     "data_and_context",
@@ -120,7 +121,7 @@ def error_response(error: APIError) -> Response:
 
 
 def decode_object(body: bytes, error: type[APIError] | APIError = BadRequest) -> JSONObject:
-    """Decode a JSON object with Go's rules (:mod:`aiokes._gocompat`); anything else fails
+    """Decode a JSON object with Go's rules (:mod:`aiokes._go.json`); anything else fails
     with ``error``."""
     try:
         return load_json_object(body)
@@ -181,17 +182,6 @@ def field_str(obj: JSONObject, name: str, error: type[APIError] | APIError = Bad
         return json_str(obj, name)
     except ValueError:
         raise _instance(error) from None
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def format_time(moment: datetime.datetime | None) -> str:
-    """RFC 3339 as Go's time.Time marshals it; ``None`` is Go's zero time."""
-    if moment is None:
-        return "0001-01-01T00:00:00Z"
-    return format_rfc3339((moment - UNIX_EPOCH) // datetime.timedelta(microseconds=1) * 1000)
 
 
 def _instance(error: type[APIError] | APIError) -> APIError:

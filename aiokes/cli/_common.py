@@ -20,15 +20,15 @@ from typing import Any, TypeVar
 import click
 
 from aiokes.client import Client, client_from_env
-from aiokes.errors import AiokesError, APIError
+from aiokes.errors import AiokesError, APIError, ServerRefused
 
 __all__ = [
     "ClientOptions",
     "base64_argument",
     "client_options",
+    "display_time",
     "echo_json",
     "failing_as",
-    "format_time",
     "is_terminal",
     "json_option",
     "run_with_client",
@@ -132,7 +132,7 @@ def echo_json(document: Any, *, indent: bool = False) -> None:
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})")
 
 
-def format_time(value: Any) -> str:
+def display_time(value: Any) -> str:
     """``2024-01-12T10:39:20.886816Z`` → ``2024-01-12 10:39:20`` (KES's date display)."""
     match = _RFC3339.match(str(value or ""))
     if match is None:
@@ -146,4 +146,4 @@ def failing_as(what: str) -> Iterator[None]:
     try:
         yield
     except APIError as exc:
-        raise AiokesError(f"{what}: {exc.message}") from None
+        raise ServerRefused(f"{what}: {exc.message}") from exc

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,16 +14,12 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from aiokes._go.duration import DurationSyntaxError, duration_nanoseconds
 from aiokes.certificate import self_signed_certificate, write_certificate, write_private_key
-from aiokes.errors import AiokesError
+from aiokes.errors import AiokesError, IdentityFileError
 from aiokes.identity import APIKey, identity_of_certificate, identity_of_public_key
 
-__all__ = ["IdentityFiles", "Recognised", "create_identity_files", "parse_duration", "recognise"]
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNIT = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
-}  # fmt: skip
+__all__ = ["IdentityFiles", "Recognised", "create_identity_files", "parse_expiry", "recognise"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +41,16 @@ class Recognised:
     api_key: APIKey | None = field(default=None, repr=False)
 
 
-def parse_duration(text: str) -> datetime.timedelta:
-    """A Go duration such as ``720h``, ``8760h`` or ``1h30m``; it must be positive."""
-    if not text or _DURATION_PART.sub("", text) != "":
-        raise ValueError(f"invalid duration '{text}' (examples: 720h, 8760h, 90m)")
-    seconds = sum(float(n) * _DURATION_UNIT[u] for n, u in _DURATION_PART.findall(text))
-    if seconds <= 0:
+def parse_expiry(text: str) -> datetime.timedelta:
+    """``--expiry``: a Go duration such as ``720h``, ``8760h`` or ``1h30m``; it must be
+    positive. No sign and no bare ``0``: neither can be positive."""
+    try:
+        nanoseconds = duration_nanoseconds(text)
+    except DurationSyntaxError:
+        raise ValueError(f"invalid duration '{text}' (examples: 720h, 8760h, 90m)") from None
+    if nanoseconds <= 0:
         raise ValueError(f"invalid duration '{text}': it must be positive")
-    return datetime.timedelta(seconds=seconds)
+    return datetime.timedelta(microseconds=nanoseconds / 1000)
 
 
 def create_identity_files(
@@ -71,7 +68,7 @@ def create_identity_files(
     server auth). Existing files are replaced only with ``force``; on failure nothing new
     is left behind."""
     if Path(key_file).absolute() == Path(cert_file).absolute():
-        raise AiokesError("the private key and the certificate must be different files")
+        raise IdentityFileError("the private key and the certificate must be different files")
     if not force:
         _refuse_existing(key_file, "private key")
         _refuse_existing(cert_file, "certificate")
@@ -100,12 +97,12 @@ def recognise(argument: str) -> Recognised:
         try:
             api_key = APIKey.parse(argument)
         except ValueError as exc:
-            raise AiokesError(str(exc)) from None
+            raise IdentityFileError(str(exc)) from None
         return Recognised(api_key.identity)  # the caller has the key already
     try:
         data = Path(argument).read_bytes()
     except OSError as exc:
-        raise AiokesError(f"cannot read '{argument}': {exc.strerror or exc}") from None
+        raise IdentityFileError(f"cannot read '{argument}': {exc.strerror or exc}") from None
     return _recognise_pem(argument, data)
 
 
@@ -115,9 +112,11 @@ def _recognise_pem(name: str, data: bytes) -> Recognised:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except TypeError:
-        raise AiokesError(f"the private key in '{name}' is encrypted") from None
+        raise IdentityFileError(f"the private key in '{name}' is encrypted") from None
     except (ValueError, UnsupportedAlgorithm):
-        raise AiokesError(f"'{name}' contains no valid PEM certificate or private key") from None
+        raise IdentityFileError(
+            f"'{name}' contains no valid PEM certificate or private key"
+        ) from None
     if isinstance(key, ed25519.Ed25519PrivateKey):
         api_key = APIKey.from_private_key(key)
         return Recognised(api_key.identity, api_key)
@@ -126,13 +125,13 @@ def _recognise_pem(name: str, data: bytes) -> Recognised:
 
 def _refuse_existing(path: str, what: str) -> None:
     if Path(path).exists():
-        raise AiokesError(f"{what} '{path}' already exists. Use --force to overwrite it")
+        raise IdentityFileError(f"{what} '{path}' already exists. Use --force to overwrite it")
 
 
 def _write(write: Callable[[], None], path: str) -> None:
     try:
         write()
     except FileExistsError:
-        raise AiokesError(f"'{path}' already exists. Use --force to overwrite it") from None
+        raise IdentityFileError(f"'{path}' already exists. Use --force to overwrite it") from None
     except OSError as exc:
-        raise AiokesError(f"cannot write '{path}': {exc.strerror or exc}") from None
+        raise IdentityFileError(f"cannot write '{path}': {exc.strerror or exc}") from None

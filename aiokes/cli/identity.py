@@ -22,9 +22,9 @@ import click
 from aiokes.cli._common import (
     ClientOptions,
     client_options,
+    display_time,
     echo_json,
     failing_as,
-    format_time,
     is_terminal,
     json_option,
     run_with_client,
@@ -33,7 +33,7 @@ from aiokes.cli._identity_files import (
     IdentityFiles,
     Recognised,
     create_identity_files,
-    parse_duration,
+    parse_expiry,
     recognise,
 )
 from aiokes.cli.ls import print_names
@@ -275,7 +275,7 @@ def _description_lines(description: dict[str, Any]) -> list[str]:
     lines = [f"{'Identity':<11} {description.get('identity', '')}"]
     if description.get("policy"):
         lines.append(f"{'Policy':<11} {description['policy']}")
-    lines.append(f"{'Created At':<11} {format_time(description.get('created_at'))}")
+    lines.append(f"{'Created At':<11} {display_time(description.get('created_at'))}")
     lines.append(f"{'Role':<11} {'Admin' if description.get('admin') else 'User'}")
     if description.get("created_by"):
         lines.append(f"{'Created By':<11} {description['created_by']}")
@@ -315,6 +315,6 @@ def _ips(values: tuple[str, ...]) -> list[str]:
 
 def _duration(value: str) -> datetime.timedelta:
     try:
-        return parse_duration(value)
+        return parse_expiry(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None

@@ -3,17 +3,16 @@ derive data keys with them (``kes key …``, spec §9.3)."""
 
 from __future__ import annotations
 
-import base64
-
 import click
 
+from aiokes._go.base64 import b64encode_std
 from aiokes.cli._common import (
     ClientOptions,
     base64_argument,
     client_options,
+    display_time,
     echo_json,
     failing_as,
-    format_time,
     is_terminal,
     json_option,
     run_with_client,
@@ -74,7 +73,7 @@ def info(name: str, as_json: bool, insecure: bool) -> None:
         return
     click.echo(f"{'Name':<11} {description.get('name', name)}")
     click.echo(f"{'Algorithm':<11} {description.get('algorithm', '')}")
-    click.echo(f"{'Date':<11} {format_time(description.get('created_at'))}")
+    click.echo(f"{'Date':<11} {display_time(description.get('created_at'))}")
     click.echo(f"{'Owner':<11} {description.get('created_by', '')}")
 
 
@@ -157,7 +156,7 @@ def dek(name: str, context: bytes | None, as_json: bool, insecure: bool) -> None
 def _print_fields(fields: dict[str, bytes], *, as_json: bool) -> None:
     """KES's layout: aligned ``name: base64`` lines after a blank line on a terminal,
     one compact JSON object otherwise."""
-    encoded = {name: base64.b64encode(value).decode("ascii") for name, value in fields.items()}
+    encoded = {name: b64encode_std(value) for name, value in fields.items()}
     if as_json or not is_terminal():
         echo_json(encoded)
         return

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import click
 
+from aiokes._go.duration import format_duration
 from aiokes.cli._common import (
     ClientOptions,
     client_options,
@@ -116,7 +117,7 @@ def _latency(value: object) -> str:
     rounded to two or three significant digits, in Go's duration notation."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "-"
-    return go_duration(_round_for_display(int(value)))
+    return format_duration(_round_for_display(int(value)))
 
 
 # (at least, round to): 1.2s, 15ms, 1.5ms, 150µs — never more digits than a person reads.
@@ -133,29 +134,3 @@ def _round_for_display(nanoseconds: int) -> int:
         if nanoseconds >= threshold:
             return (nanoseconds + unit // 2) // unit * unit  # half away from zero, as Go
     return nanoseconds
-
-
-def go_duration(nanoseconds: int) -> str:
-    """Go's ``time.Duration.String``: ``0s``, ``850ns``, ``1.5µs``, ``12ms``, ``1m30.5s``."""
-    if nanoseconds < 0:
-        return "-" + go_duration(-nanoseconds)
-    if nanoseconds == 0:
-        return "0s"
-    for unit, suffix in ((1, "ns"), (1_000, "µs"), (1_000_000, "ms")):
-        if nanoseconds < unit * 1000:
-            return _decimal(nanoseconds, unit) + suffix
-    minutes, rest = divmod(nanoseconds, 60_000_000_000)
-    hours, minutes = divmod(minutes, 60)
-    seconds = _decimal(rest, 1_000_000_000) + "s"
-    if hours:
-        return f"{hours}h{minutes}m{seconds}"
-    return f"{minutes}m{seconds}" if minutes else seconds
-
-
-def _decimal(value: int, unit: int) -> str:
-    """``value / unit`` exactly, without trailing zeros: (1500, 1000) → ``1.5``."""
-    whole, fraction = divmod(value, unit)
-    if not fraction:
-        return str(whole)
-    digits = len(str(unit)) - 1
-    return f"{whole}.{fraction:0{digits}d}".rstrip("0")

@@ -22,6 +22,7 @@ from typing import Any
 
 import click
 
+from aiokes._go.duration import format_duration, parse_duration
 from aiokes.cli._common import (
     ClientOptions,
     client_options,
@@ -30,9 +31,7 @@ from aiokes.cli._common import (
     json_option,
     run_with_client,
 )
-from aiokes.cli.log import go_duration
 from aiokes.client import Client
-from aiokes.config import parse_duration
 
 __all__ = [
     "Extra",
@@ -326,8 +325,8 @@ class _Display:
 def dashboard(endpoint: str, current: Report) -> list[str]:
     """The human view of one report."""
     lines = [
-        f"● {endpoint.removeprefix('https://')}   up {go_duration(int(current.uptime) * 10**9)}"
-        f"   every {go_duration(round(current.interval * 1000) * 10**6)}",
+        f"● {endpoint.removeprefix('https://')}   up {format_duration(int(current.uptime) * 10**9)}"
+        f"   every {format_duration(round(current.interval * 1000) * 10**6)}",
         f"  {'Requests':<12}{'total':>12}{'per second':>14}",
     ]
     for outcome, _, title in _OUTCOMES:
@@ -360,4 +359,4 @@ def _series(extra: Extra) -> str:
 def _seconds(value: float | None) -> str:
     if value is None:
         return "-"
-    return go_duration(round(value * 10_000) * 100_000)  # 0.1 ms resolution
+    return format_duration(round(value * 10_000) * 100_000)  # 0.1 ms resolution

@@ -9,9 +9,9 @@ import click
 from aiokes.cli._common import (
     ClientOptions,
     client_options,
+    display_time,
     echo_json,
     failing_as,
-    format_time,
     is_terminal,
     json_option,
     run_with_client,
@@ -44,7 +44,7 @@ def info(name: str, as_json: bool, insecure: bool) -> None:
         return
     click.echo(f"{'Name':<11} {name}")
     if description.get("created_at"):
-        click.echo(f"{'Date':<11} {format_time(description['created_at'])}")
+        click.echo(f"{'Date':<11} {display_time(description['created_at'])}")
     if description.get("created_by"):
         click.echo(f"{'Created by':<11} {description['created_by']}")
 
@@ -98,6 +98,6 @@ def _print_rules(document: dict[str, Any]) -> None:
         lines.extend(f"  · {pattern}" for pattern in patterns)
     lines.append("")
     if document.get("created_at"):
-        lines.append(f"Created at: {format_time(document['created_at'])}")
+        lines.append(f"Created at: {display_time(document['created_at'])}")
     lines.append(f"Created by: {document.get('created_by') or '<unknown>'}")
     click.echo("\n".join(lines))

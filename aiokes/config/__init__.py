@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from aiokes._go.duration import parse_duration
 from aiokes.config._build import build_config
-from aiokes.config._values import parse_duration, parse_log_level
+from aiokes.config._values import parse_log_level
 from aiokes.config._yaml import read_yaml
 from aiokes.config.address import ListenAddress, parse_listen_address
 from aiokes.config.schema import (

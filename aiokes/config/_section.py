@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from aiokes.config._values import parse_bool, parse_duration
+from aiokes._go.duration import parse_duration
+from aiokes.config._values import parse_bool
 from aiokes.config._yaml import Node
 from aiokes.errors import ConfigError
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from aiokes._gocompat import json_bytes, json_str, load_json_object
+from aiokes._go.json import json_bytes, json_str, load_json_object
 from aiokes.crypto.cipher import CIPHERS_BY_NAME, Cipher
 from aiokes.errors import DecryptError
 

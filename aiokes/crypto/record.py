@@ -19,16 +19,9 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from aiokes._gocompat import (
-    NANOS_PER_SECOND,
-    UNIX_EPOCH,
-    b64decode_std,
-    format_rfc3339,
-    json_bytes,
-    json_str,
-    load_json_object,
-    parse_rfc3339,
-)
+from aiokes._go.base64 import b64decode_std
+from aiokes._go.json import json_bytes, json_str, load_json_object
+from aiokes._go.time import NANOS_PER_SECOND, UNIX_EPOCH, format_rfc3339, parse_rfc3339
 from aiokes.crypto import _protobuf as pb
 from aiokes.crypto.cipher import Cipher, parse_cipher
 from aiokes.crypto.secret_key import KEY_SIZE, SecretKey

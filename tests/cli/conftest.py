@@ -13,14 +13,14 @@ from collections.abc import Mapping, Sequence
 import pytest
 from click.testing import CliRunner, Result
 
-from aiokes._client_env import (
+from aiokes.cli import main
+from aiokes.client.env import (
     API_KEY_VARIABLES,
     CA_VARIABLES,
     CERT_FILE_VARIABLES,
     KEY_FILE_VARIABLES,
     SERVER_VARIABLES,
 )
-from aiokes.cli import main
 from tests.conftest import ClientIdentity, RunningServer
 
 _KES_VARIABLES = (

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from aiokes.cli._identity_files import create_identity_files, recognise
+from aiokes.errors import IdentityFileError
 from aiokes.identity import APIKey, identity_of_certificate
 from tests.cli.conftest import ainvoke, client_env, invoke
 from tests.conftest import RunningServer
@@ -300,3 +302,17 @@ async def test_identity_info_of_another_identity(server: RunningServer) -> None:
 async def test_identity_ls_lists_admin_and_policy_identities(server: RunningServer) -> None:
     result = await ainvoke(["identity", "ls", "--json"], client_env(server))
     assert {server.admin.identity, server.app.identity} <= set(json.loads(result.stdout))
+
+
+def test_identity_file_failures_are_identity_file_errors(tmp_path: Path) -> None:
+    existing = tmp_path / "taken.key"
+    existing.write_text("")
+    with pytest.raises(IdentityFileError, match=r"private key '.*taken\.key' already exists"):
+        create_identity_files(
+            str(existing), str(tmp_path / "c.crt"), subject=None, ips=[], dns_names=[],
+            validity=datetime.timedelta(hours=1), force=False,
+        )  # fmt: skip
+    with pytest.raises(IdentityFileError, match="contains no valid PEM"):
+        recognise(str(existing))
+    with pytest.raises(IdentityFileError, match=r"cannot read '.*nowhere'"):
+        recognise(str(tmp_path / "nowhere"))

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from aiokes.cli._common import failing_as
+from aiokes.errors import KeyExists, ServerRefused
 from tests.cli.conftest import ainvoke, client_env
 from tests.conftest import RunningServer
 
@@ -139,3 +141,14 @@ async def test_missing_credentials_are_reported(server: RunningServer) -> None:
     result = await ainvoke(["key", "ls"], {"KES_SERVER": server.url})
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: no client credentials")
+
+
+def test_a_refusal_says_what_was_attempted_and_keeps_the_answer() -> None:
+    with (
+        pytest.raises(
+            ServerRefused, match=r"^failed to create key 'k': key already exists$"
+        ) as caught,
+        failing_as("failed to create key 'k'"),
+    ):
+        raise KeyExists()
+    assert isinstance(caught.value.__cause__, KeyExists)

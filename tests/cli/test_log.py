@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from aiokes.cli.log import audit_line, go_duration
+from aiokes._go.duration import format_duration
+from aiokes.cli.log import audit_line
 from aiokes.errors import APIError
 from aiokes.log import LogStream
 from tests.cli.conftest import ainvoke, client_env
@@ -168,8 +169,8 @@ def test_audit_line(event: dict[str, object], expected: list[str]) -> None:
         (3_600_000_000_000, "1h0m0s"),
     ],
 )
-def test_go_duration(nanoseconds: int, expected: str) -> None:
-    assert go_duration(nanoseconds) == expected
+def test_format_duration_as_go(nanoseconds: int, expected: str) -> None:
+    assert format_duration(nanoseconds) == expected
 
 
 def test_latency_is_rounded_for_reading() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from aiokes.certificate import api_key_certificate, private_key_pem
-from aiokes.errors import AiokesError
+from aiokes.errors import ClientSetupError
 from aiokes.identity import APIKey
 
 __all__ = ["KeyPassword", "client_ssl_context"]
@@ -39,7 +39,7 @@ def client_ssl_context(
     """A TLS ≥ 1.2 client context that presents the given client identity, if any.
 
     ``insecure`` skips the verification of the server's certificate (``kes -k``); ``ca_file``
-    adds a CA to the system trust store. Unusable files raise :class:`AiokesError`.
+    adds a CA to the system trust store. Unusable files raise :class:`ClientSetupError`.
     """
     _check_credentials(cert_file, key_file, api_key)
     context = _server_trust(ca_file, insecure)
@@ -52,10 +52,14 @@ def client_ssl_context(
 
 def _check_credentials(cert_file: str | None, key_file: str | None, api_key: APIKey | None) -> None:
     if api_key is not None and (cert_file or key_file):
-        raise AiokesError("an API key and a client certificate cannot be used at the same time")
+        raise ClientSetupError(
+            "an API key and a client certificate cannot be used at the same time"
+        )
     if bool(cert_file) != bool(key_file):
         missing = "private key" if cert_file else "certificate"
-        raise AiokesError(f"a client certificate needs its private key: no {missing} file given")
+        raise ClientSetupError(
+            f"a client certificate needs its private key: no {missing} file given"
+        )
 
 
 def _server_trust(ca_file: str | None, insecure: bool) -> ssl.SSLContext:
@@ -76,7 +80,7 @@ def _trust_ca(context: ssl.SSLContext, path: Path) -> None:
         try:
             context.load_verify_locations(cafile=file)
         except (OSError, ssl.SSLError) as exc:
-            raise AiokesError(f"cannot load CA certificate '{file}': {_reason(exc)}") from None
+            raise ClientSetupError(f"cannot load CA certificate '{file}': {_reason(exc)}") from None
 
 
 def _load_key_pair(
@@ -84,12 +88,12 @@ def _load_key_pair(
 ) -> None:
     for path in (cert_file, key_file):
         if not Path(path).is_file():  # OpenSSL's own error would not name the file
-            raise AiokesError(f"cannot read '{path}': no such file")
+            raise ClientSetupError(f"cannot read '{path}': no such file")
     try:
         context.load_cert_chain(cert_file, key_file, password=password)
     except (OSError, ssl.SSLError) as exc:
         # Never echo key material: OpenSSL's reason names the problem, not the bytes.
-        raise AiokesError(
+        raise ClientSetupError(
             f"cannot load client certificate '{cert_file}' with private key '{key_file}': "
             f"{_reason(exc)}"
         ) from None

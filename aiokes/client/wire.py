@@ -7,10 +7,10 @@ import binascii
 import json
 from typing import Any
 
-from aiokes.errors import AiokesError
+from aiokes._go.base64 import b64encode_std
+from aiokes.errors import InvalidResponse
 
 __all__ = [
-    "b64",
     "bytes_field",
     "invalid_response",
     "json_array",
@@ -21,13 +21,9 @@ __all__ = [
 ]
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
 def with_context(body: dict[str, str], context: bytes) -> dict[str, str]:
     if context:  # omitted when empty, as kms-go does ("omitempty")
-        body["context"] = b64(context)
+        body["context"] = b64encode_std(context)
     return body
 
 
@@ -68,10 +64,10 @@ def ndjson_names(body: bytes, name_field: str, path: str) -> list[str]:
             continue
         entry = json_object(parse_json(line, path), path)
         if entry.get("error"):
-            raise AiokesError(f"listing failed on the server: {entry['error']}")
+            raise InvalidResponse(f"listing failed on the server: {entry['error']}")
         names.append(str(entry.get(name_field, "")))
     return names
 
 
-def invalid_response(path: str, reason: str) -> AiokesError:
-    return AiokesError(f"invalid response from the server for {path}: {reason}")
+def invalid_response(path: str, reason: str) -> InvalidResponse:
+    return InvalidResponse(f"invalid response from the server for {path}: {reason}")

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aiokes.errors import AiokesError
+from aiokes.errors import ClientSetupError
 from aiokes.identity import APIKey
 
 __all__ = [
@@ -48,7 +48,7 @@ def client_settings_from_env(
     """Resolve the server and the client credentials; explicit arguments win over variables.
 
     Several comma-separated servers may be configured; the client fails over between them.
-    Missing or contradicting credentials raise :class:`AiokesError`.
+    Missing or contradicting credentials raise :class:`ClientSetupError`.
     """
     environ = os.environ if environ is None else environ
     servers = server or _first(environ, SERVER_VARIABLES) or DEFAULT_SERVER
@@ -77,22 +77,22 @@ def _api_key_text(environ: Mapping[str, str], explicit: str | None) -> tuple[str
 
 def _check_combination(has_api_key: bool, cert_file: str | None, key_file: str | None) -> None:
     if has_api_key and (cert_file or key_file):
-        raise AiokesError(
+        raise ClientSetupError(
             "an API key and a client certificate/private key cannot be used at the same time"
         )
     if not has_api_key and not cert_file and not key_file:
-        raise AiokesError(
+        raise ClientSetupError(
             "no client credentials: set MINIO_KES_API_KEY (or KES_API_KEY), "
             "or KES_CLIENT_CERT and KES_CLIENT_KEY"
         )
     if cert_file and not key_file:
-        raise AiokesError("no private key file for the client certificate: set KES_CLIENT_KEY")
+        raise ClientSetupError("no private key file for the client certificate: set KES_CLIENT_KEY")
     if key_file and not cert_file:
-        raise AiokesError("no certificate file for the private key: set KES_CLIENT_CERT")
+        raise ClientSetupError("no certificate file for the private key: set KES_CLIENT_CERT")
 
 
 def _parse_api_key(text: str, source: str) -> APIKey:
     try:
         return APIKey.parse(text)
     except ValueError as exc:
-        raise AiokesError(f"{source}: {exc}") from None
+        raise ClientSetupError(f"{source}: {exc}") from None

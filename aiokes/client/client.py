@@ -23,11 +23,11 @@ import aiohttp
 from yarl import URL
 
 from aiokes.__about__ import __version__
-from aiokes._client_env import client_settings_from_env
-from aiokes._client_errors import error_from_response, transport_reason
-from aiokes._client_tls import KeyPassword, client_ssl_context
-from aiokes._client_wire import (
-    b64,
+from aiokes._go.base64 import b64encode_std
+from aiokes.client.env import client_settings_from_env
+from aiokes.client.errors import error_from_response, transport_reason
+from aiokes.client.tls import KeyPassword, client_ssl_context
+from aiokes.client.wire import (
     bytes_field,
     invalid_response,
     json_array,
@@ -36,7 +36,7 @@ from aiokes._client_wire import (
     parse_json,
     with_context,
 )
-from aiokes.errors import AiokesError
+from aiokes.errors import APIError, ClientSetupError, ServerUnreachable
 from aiokes.identity import APIKey
 
 __all__ = ["DEK", "Client", "client_from_env", "normalize_endpoint"]
@@ -76,7 +76,7 @@ class Client:
     ) -> None:
         self.endpoints = [normalize_endpoint(e) for e in endpoint.split(",") if e.strip()]
         if not self.endpoints:
-            raise AiokesError("no server endpoint given")
+            raise ClientSetupError("no server endpoint given")
         self._current = 0
         self.timeout = timeout
         self._ssl_context = ssl_context or client_ssl_context(
@@ -138,7 +138,7 @@ class Client:
         await self._call("POST", _path("/v1/key/create/", name))
 
     async def import_key(self, name: str, key: bytes, cipher: str = "AES256") -> None:
-        body = {"key": b64(key), "cipher": cipher}
+        body = {"key": b64encode_std(key), "cipher": cipher}
         await self._call("POST", _path("/v1/key/import/", name), body)
 
     async def describe_key(self, name: str) -> dict[str, Any]:
@@ -161,24 +161,26 @@ class Client:
 
     async def encrypt(self, name: str, plaintext: bytes, context: bytes = b"") -> bytes:
         path = _path("/v1/key/encrypt/", name)
-        body = with_context({"plaintext": b64(plaintext)}, context)
+        body = with_context({"plaintext": b64encode_std(plaintext)}, context)
         return bytes_field(await self._json("POST", path, body), "ciphertext", path)
 
     async def decrypt(self, name: str, ciphertext: bytes, context: bytes = b"") -> bytes:
         path = _path("/v1/key/decrypt/", name)
-        body = with_context({"ciphertext": b64(ciphertext)}, context)
+        body = with_context({"ciphertext": b64encode_std(ciphertext)}, context)
         return bytes_field(await self._json("POST", path, body), "plaintext", path)
 
     async def bulk_decrypt(self, name: str, items: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
         """Decrypt (ciphertext, context) pairs in one request (KES ≤ 2023-10, spec §3.4)."""
         path = _path("/v1/key/bulk/decrypt/", name)
-        body = [with_context({"ciphertext": b64(ct)}, context) for ct, context in items]
+        body = [with_context({"ciphertext": b64encode_std(ct)}, context) for ct, context in items]
         answers = json_array(await self._json("POST", path, body), path)
         return [bytes_field(answer, "plaintext", path) for answer in answers]
 
     async def hmac(self, name: str, message: bytes) -> bytes:
         path = _path("/v1/key/hmac/", name)
-        return bytes_field(await self._json("PUT", path, {"message": b64(message)}), "hmac", path)
+        return bytes_field(
+            await self._json("PUT", path, {"message": b64encode_std(message)}), "hmac", path
+        )
 
     # -- policies and identities -------------------------------------------------------------
 
@@ -223,7 +225,7 @@ class Client:
                     if line.strip():
                         yield json_object(parse_json(line, url.path), url.path)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise self._unreachable(self.endpoint, exc) from None
+            raise self._unreachable(self.endpoint, exc) from exc
 
     # -- raw access --------------------------------------------------------------------------
 
@@ -234,9 +236,30 @@ class Client:
         body: bytes | None = None,
         *,
         headers: Mapping[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        """Send one request as given and return (status, headers, body) whatever the status."""
-        return await self._send(method, path, body, headers)
+    ) -> tuple[int, Headers, bytes]:
+        """Send one request as given and return (status, headers, body) whatever the status.
+
+        A server that cannot be reached, or answers 5xx (except 501), passes the request on
+        to the next endpoint; when none is left the last failure is raised."""
+        session = self._open_session()
+        count = len(self.endpoints)
+        failure: ServerUnreachable | None = None
+        for attempt in range(count):
+            index = (self._current + attempt) % count
+            try:
+                async with session.request(
+                    method, self._url(self.endpoints[index], path), data=body, headers=headers
+                ) as response:
+                    answer = response.status, _headers(response), await response.read()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                failure = self._unreachable(self.endpoints[index], exc)
+                continue
+            if answer[0] >= 500 and answer[0] != 501 and attempt + 1 < count:
+                continue  # a failing server: the next one may answer
+            self._current = index
+            return answer
+        assert failure is not None
+        raise failure
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -257,7 +280,7 @@ class Client:
     async def _list_page(
         self, path: str, json_field: str, ndjson_field: str
     ) -> tuple[list[str], str]:
-        status, headers, body = await self._send("GET", path)
+        status, headers, body = await self.request("GET", path)
         content_type = headers.get("Content-Type", "")
         if status >= 300:
             raise error_from_response(status, content_type, body)
@@ -276,38 +299,13 @@ class Client:
     async def _call(self, method: str, path: str, body: object = None) -> bytes:
         payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = None if payload is None else {"Content-Type": "application/json"}
-        status, response_headers, content = await self._send(method, path, payload, headers)
+        status, response_headers, content = await self.request(
+            method, path, payload, headers=headers
+        )
         if status >= 300:
             content_type = response_headers.get("Content-Type", "")
             raise error_from_response(status, content_type, content)
         return content
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> tuple[int, Headers, bytes]:
-        session = self._open_session()
-        count = len(self.endpoints)
-        failure: AiokesError | None = None
-        for attempt in range(count):
-            index = (self._current + attempt) % count
-            try:
-                async with session.request(
-                    method, self._url(self.endpoints[index], path), data=body, headers=headers
-                ) as response:
-                    answer = response.status, _headers(response), await response.read()
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                failure = self._unreachable(self.endpoints[index], exc)
-                continue
-            if answer[0] >= 500 and answer[0] != 501 and attempt + 1 < count:
-                continue  # a failing server: the next one may answer
-            self._current = index
-            return answer
-        assert failure is not None
-        raise failure
 
     @staticmethod
     def _url(endpoint: str, path: str) -> URL:
@@ -324,8 +322,11 @@ class Client:
             )
         return self._session
 
-    def _unreachable(self, endpoint: str, exc: BaseException) -> AiokesError:
-        return AiokesError(f"cannot reach {endpoint}: {transport_reason(exc, self.timeout)}")
+    def _unreachable(self, endpoint: str, exc: BaseException) -> ServerUnreachable:
+        error = ServerUnreachable(endpoint, transport_reason(exc, self.timeout))
+        # Raised after the loop over the endpoints has moved on: keep the transport's exception.
+        error.__cause__ = exc
+        return error
 
 
 def client_from_env(
@@ -357,7 +358,7 @@ def normalize_endpoint(endpoint: str) -> str:
     """``host:port`` → ``https://host:port``; a ``http://`` scheme is dropped as KES does."""
     endpoint = endpoint.strip().removeprefix("http://").rstrip("/")
     if not endpoint:
-        raise AiokesError("no server endpoint given")
+        raise ClientSetupError("no server endpoint given")
     if not endpoint.startswith("https://"):
         endpoint = "https://" + endpoint
     return endpoint
@@ -371,6 +372,6 @@ def _headers(response: aiohttp.ClientResponse) -> Headers:
     return {name: value for name, value in response.headers.items()}
 
 
-async def _error_of(response: aiohttp.ClientResponse) -> AiokesError:
+async def _error_of(response: aiohttp.ClientResponse) -> APIError:
     content_type = response.headers.get("Content-Type", "")
     return error_from_response(response.status, content_type, await response.read())
