@@ -58,6 +58,7 @@ class Shared:
     table: MetricsTable
     report_w: int
     channels: list[tuple[socket.socket | None, socket.socket]]
+    heartbeat_interval: float = HEARTBEAT_INTERVAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +96,7 @@ def worker_main(group: Group, shared: Shared, index: int, supervisor_pid: int) -
         keys.start()
         await server.serve_forever(on_ready=on_ready, on_reload=on_reload)
 
-    return _run_child(f"worker {index}", index, shared.report_w, serve)
+    return _run_child(f"worker {index}", index, shared, serve)
 
 
 def keeper_main(group: Group, shared: Shared, supervisor_pid: int) -> int:
@@ -117,23 +118,23 @@ def keeper_main(group: Group, shared: Shared, supervisor_pid: int) -> int:
     async def serve(on_ready: Callable[[], None], on_reload: Callable[[bool], None]) -> None:
         await run_keeper(keeper, on_ready=on_ready, on_reload=on_reload)
 
-    return _run_child("key keeper", KEEPER, shared.report_w, serve)
+    return _run_child("key keeper", KEEPER, shared, serve)
 
 
 def _run_child(
     label: str,
     index: int,
-    report_w: int,
+    shared: Shared,
     serve: Callable[[Callable[[], None], Callable[[bool], None]], Awaitable[None]],
 ) -> int:
     """Run a forked child's event loop: ``serve`` with the hooks that report readiness and
     reloads to the supervisor, and a heartbeat for the watchdog; the child's exit status."""
 
     def report(kind: bytes) -> None:
-        os.write(report_w, kind + bytes([index]))
+        os.write(shared.report_w, kind + bytes([index]))
 
     async def main() -> None:
-        heartbeat = asyncio.create_task(_heartbeat(report))
+        heartbeat = asyncio.create_task(_heartbeat(report, shared.heartbeat_interval))
         try:
             await serve(lambda: report(READY), lambda ok: report(RELOADED if ok else RELOAD_FAILED))
         finally:
@@ -153,11 +154,11 @@ def _reset_signals() -> None:
         signal.signal(signum, signal.SIG_DFL)
 
 
-async def _heartbeat(report: Callable[[bytes], None]) -> None:
+async def _heartbeat(report: Callable[[bytes], None], interval: float) -> None:
     """Proves to the supervisor that this worker's event loop runs (for the watchdog)."""
     while True:
         report(HEARTBEAT)
-        await asyncio.sleep(HEARTBEAT_INTERVAL)
+        await asyncio.sleep(interval)
 
 
 def _name_process(name: bytes) -> None:

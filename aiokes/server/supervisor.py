@@ -50,7 +50,7 @@ from aiokes.server.children import (
 )
 from aiokes.server.listener import listen_socket, tls_context
 from aiokes.server.process import SHUTDOWN_TIMEOUT
-from aiokes.server.systemd import Watchdog
+from aiokes.server.systemd import Watchdog, watchdog_interval
 
 __all__ = ["Hooks", "Supervisor"]
 
@@ -104,6 +104,7 @@ class Supervisor:
             MetricsTable(self.workers, helpers=1),
             report_w,
             [],
+            heartbeat_interval(watchdog_interval()),
         )
         signal.set_wakeup_fd(wake_w)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
@@ -255,6 +256,14 @@ class Supervisor:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
         self._pids.clear()
+
+
+def heartbeat_interval(watchdog: float | None) -> float:
+    """How often each child reports that its loop runs. The supervisor pings systemd only
+    after hearing from every child since its last ping, and pings every half watchdog
+    interval: children must report at least twice as often, or a short ``WatchdogSec=``
+    would see pings late and restart a healthy service."""
+    return HEARTBEAT_INTERVAL if watchdog is None else min(HEARTBEAT_INTERVAL, watchdog / 4)
 
 
 def _timeout(deadline: float, watchdog: Watchdog) -> float | None:

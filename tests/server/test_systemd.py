@@ -19,6 +19,8 @@ import pytest
 import trustme
 
 from aiokes.server import systemd
+from aiokes.server.children import HEARTBEAT_INTERVAL
+from aiokes.server.supervisor import heartbeat_interval
 
 
 @pytest.fixture
@@ -290,3 +292,12 @@ def _listening_port(process: subprocess.Popen[str]) -> int:
     finally:
         pool.shutdown(wait=False)  # a hung read ends when the caller kills the process
     raise AssertionError(f"the server printed no API line: {process.stderr.read()}")  # type: ignore[union-attr]
+
+
+def test_children_report_at_least_twice_per_watchdog_ping() -> None:
+    """The supervisor pings every half interval, and only after hearing from every child:
+    heartbeats at a quarter of ``WatchdogSec=`` keep a short watchdog fed; with no watchdog,
+    or a long one, once a second is enough."""
+    assert heartbeat_interval(0.2) == pytest.approx(0.05)
+    assert heartbeat_interval(None) == HEARTBEAT_INTERVAL
+    assert heartbeat_interval(60.0) == HEARTBEAT_INTERVAL
