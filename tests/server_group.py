@@ -26,6 +26,7 @@ from tests.server_process import config_head, spawn_server, stop_process, write_
 
 START_TIMEOUT = 60.0
 ROUTE_TIMEOUT = 15.0  # KES's default: no request may take longer
+HANDSHAKES = 64  # TLS handshakes a storm runs at once
 
 
 @dataclass
@@ -58,6 +59,45 @@ class Group:
         async with asyncio.timeout(ROUTE_TIMEOUT + 5), self.client() as client:
             status, _, content = await client.request(method, path, payload)
         return status, content
+
+    async def storm(
+        self, name: str, count: int, *, all_sent: asyncio.Event | None = None
+    ) -> list[int]:
+        """The statuses of ``count`` generates of ``name``, each on its own connection, all in
+        flight together; ``all_sent`` is set once every request is written.
+
+        The connections are opened :data:`HANDSHAKES` at a time, each sending its request as
+        soon as it is up: a busy two-core test machine cannot finish 1,000 simultaneous TLS
+        handshakes within the server's 5 s handshake timeout ("server closed the
+        connection"). Hold the keystore while ``all_sent`` is unset for a storm whose every
+        request waits on the same cold read."""
+        if self._context is None:
+            self.client()  # builds the context
+        assert self._context is not None
+        context, gate, sent = self._context, asyncio.Semaphore(HANDSHAKES), [0]
+        request = (
+            f"POST /v1/key/generate/{name} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+        ).encode()
+
+        async def one() -> int:
+            async with gate:
+                reader, writer = await asyncio.open_connection(
+                    "127.0.0.1", self.port, ssl=context, server_hostname="127.0.0.1"
+                )
+                writer.write(request)
+                await writer.drain()
+            sent[0] += 1
+            if sent[0] == count and all_sent is not None:
+                all_sent.set()
+            try:
+                answer = await reader.read()  # Connection: close: the whole answer, then EOF
+            finally:
+                writer.close()
+            return int(answer.split(b" ", 2)[1])
+
+        async with asyncio.timeout(ROUTE_TIMEOUT * 4):
+            return list(await asyncio.gather(*(one() for _ in range(count))))
 
     async def generate(self, name: str) -> tuple[int, bytes, bytes]:
         """(status, plaintext, ciphertext) of a data key of ``name``."""

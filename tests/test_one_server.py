@@ -132,7 +132,12 @@ async def test_a_cold_key_storm_reads_the_vault_once(tmp_path: Path, tls_ca: tru
             ) as group:
                 assert await group.call("POST", "/v1/key/create/cold") == (200, b"")
                 reads = vault.count(*GET_VERSION)
-                assert await _storm(group, "cold", ISSUE_STORM) == [200] * ISSUE_STORM
+                link.hold()  # every request of the storm waits on the one cold read
+                all_sent = asyncio.Event()
+                storm = asyncio.ensure_future(group.storm("cold", ISSUE_STORM, all_sent=all_sent))
+                await all_sent.wait()
+                link.release()
+                assert await storm == [200] * ISSUE_STORM
                 assert vault.count(*GET_VERSION) == reads + 1
         finally:
             await link.cut()
