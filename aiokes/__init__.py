@@ -16,6 +16,7 @@ from aiokes.errors import (
     KeystoreError,
     KeystoreUnreachable,
     NotAllowed,
+    ServerUnreachable,
 )
 from aiokes.identity import APIKey
 from aiokes.keystore import Keystore
@@ -37,6 +38,7 @@ __all__ = [
     "NotAllowed",
     "Server",
     "ServerConfig",
+    "ServerUnreachable",
     "__version__",
     "client_from_env",
     "load_config",

@@ -31,6 +31,7 @@ __all__ = [
     "NotAllowed",
     "PolicyNotFound",
     "ServerRefused",
+    "ServerStartError",
     "ServerUnreachable",
     "TLSError",
 ]
@@ -148,6 +149,11 @@ class HMACNotSupported(APIError):
 
 class TLSError(AiokesError):
     """The server's TLS material or mode cannot be used; the server must not start."""
+
+
+class ServerStartError(AiokesError):
+    """The server cannot start serving: its address cannot be bound, its worker count is out
+    of range, or its worker processes did not come up in time."""
 
 
 class IdentityFileError(AiokesError):

@@ -31,12 +31,12 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from aiokes.api import default_routes
 from aiokes.api.call import Services
 from aiokes.api.dispatch import Dispatcher
+from aiokes.api.state import ServerState, build_state
+from aiokes.api.table import default_routes
 from aiokes.config import load_config
 from aiokes.http import Listener
-from aiokes.state import ServerState, build_state
 from bench.baseline import BaselineHandler
 from bench.certs import BenchCertificates, make_certificates
 from bench.scenarios import CONTEXT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokes.state import Activity
+from aiokes.api.state import Activity
 
 HANG_GUARD = 5.0  # seconds; only reached when the behaviour under test is broken
 

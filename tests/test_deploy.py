@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 import trustme
 
-from aiokes.api import default_routes
 from aiokes.api.routes import Route
+from aiokes.api.table import default_routes
 from aiokes.client import Client
 from aiokes.config import AzureKeyVaultConfig, ListenAddress, ServerConfig, load_config
 from aiokes.errors import NotAllowed

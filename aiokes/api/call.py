@@ -12,8 +12,8 @@ from aiokes.metrics import Metrics
 
 if TYPE_CHECKING:
     from aiokes.api.routes import Route
+    from aiokes.api.state import ServerState
     from aiokes.cache.source import KeySource
-    from aiokes.state import ServerState
 
 __all__ = ["Call", "Services"]
 

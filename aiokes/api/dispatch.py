@@ -16,11 +16,11 @@ import time
 
 from aiokes.api.call import Call, Services
 from aiokes.api.routes import Auth, Route
+from aiokes.api.state import ServerState
 from aiokes.api.wire import error_response
 from aiokes.errors import APIError, BadRequest
 from aiokes.http import BadBody, Request, Response, header_block
 from aiokes.log import error_logger
-from aiokes.state import ServerState
 from aiokes.tls import peer_identity
 
 __all__ = ["Dispatcher"]

@@ -6,9 +6,9 @@ import asyncio
 import json
 from typing import Any
 
+from aiokes._go.base64 import b64encode_std
 from aiokes.api.call import Call
 from aiokes.api.wire import (
-    b64,
     base64_response,
     context_field,
     data_and_context,
@@ -202,7 +202,7 @@ async def bulk_decrypt(call: Call) -> Response:
     version = await load_key(call, name)
 
     def open_all() -> list[dict[str, str]]:
-        return [{"plaintext": b64(version.key.decrypt(ct, ctx))} for ct, ctx in items]
+        return [{"plaintext": b64encode_std(version.key.decrypt(ct, ctx))} for ct, ctx in items]
 
     total = sum(len(ciphertext) for ciphertext, _ in items)
     inline = total <= call.state.config.crypto_inline_limit and len(items) <= _BULK_INLINE_ITEMS

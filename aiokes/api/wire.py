@@ -7,15 +7,12 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from aiokes._go.base64 import b64encode_std as b64
 from aiokes._go.json import json_bytes, json_str, load_json_object
-from aiokes._go.time import format_go_time as format_time
 from aiokes.errors import APIError, BadRequest
 from aiokes.http import Response, header_block
 
 __all__ = [
     "JSONObject",
-    "b64",
     "base64_response",
     "context_field",
     "data_and_context",
@@ -25,7 +22,6 @@ __all__ = [
     "error_response",
     "field_bytes",
     "field_str",
-    "format_time",
     "json_response",
     "ndjson_response",
     "text_response",

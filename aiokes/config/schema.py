@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeAlias
 
+from aiokes.api.paths import ROUTE_PATHS
 from aiokes.cache.settings import CacheSettings
 from aiokes.config.address import DEFAULT_ADDRESS, ListenAddress
 from aiokes.keystore.azure.settings import AzureKeyVaultSettings
@@ -41,34 +42,6 @@ __all__ = [
 DEFAULT_CRYPTO_INLINE_LIMIT = 256 * 1024  # measured: bench/RESULTS.md section 7
 DEFAULT_PROXY_HEADER = "X-Tls-Client-Cert"
 DEFAULT_MIRROR_CHECK_INTERVAL = 300.0
-
-# Every route path an ``api:`` entry may name: KES HEAD's routes plus the LEGACY bulk decrypt.
-# Subtree routes end in "/" exactly as in KES (``/v1/key/create/``).
-ROUTE_PATHS: tuple[str, ...] = (
-    "/version",
-    "/v1/ready",
-    "/v1/status",
-    "/v1/metrics",
-    "/v1/api",
-    "/v1/key/create/",
-    "/v1/key/import/",
-    "/v1/key/describe/",
-    "/v1/key/list/",
-    "/v1/key/delete/",
-    "/v1/key/generate/",
-    "/v1/key/encrypt/",
-    "/v1/key/decrypt/",
-    "/v1/key/hmac/",
-    "/v1/key/bulk/decrypt/",
-    "/v1/policy/describe/",
-    "/v1/policy/read/",
-    "/v1/policy/list/",
-    "/v1/identity/describe/",
-    "/v1/identity/list/",
-    "/v1/identity/self/describe",
-    "/v1/log/error",
-    "/v1/log/audit",
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

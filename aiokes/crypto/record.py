@@ -19,10 +19,10 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import aiokes.crypto._protobuf as pb
 from aiokes._go.base64 import b64decode_std
 from aiokes._go.json import json_bytes, json_str, load_json_object
 from aiokes._go.time import NANOS_PER_SECOND, UNIX_EPOCH, format_rfc3339, parse_rfc3339
-from aiokes.crypto import _protobuf as pb
 from aiokes.crypto.cipher import Cipher, parse_cipher
 from aiokes.crypto.secret_key import KEY_SIZE, SecretKey
 from aiokes.errors import HMACNotSupported, InvalidKeyRecord

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokes.cache import KeyCache
+from aiokes.cache.configured import create_configured_keys
 from aiokes.config import ServerConfig
 from aiokes.crypto import parse_key_version
 from aiokes.errors import AiokesError, KeyExists, KeystoreError
@@ -57,7 +58,6 @@ from aiokes.keystore import Keystore
 from aiokes.keystore.mirror import MirrorKeystore
 from aiokes.log import LogStream, configure_logging, error_logger
 from aiokes.metrics import Metrics
-from aiokes.state import create_configured_keys
 
 __all__ = ["Keeper", "run_keeper"]
 

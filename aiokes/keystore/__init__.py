@@ -8,19 +8,16 @@ Backends are looked up by name and imported lazily, so the Azure SDK stays an op
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from aiokes.keystore._listing import LIST_LIMIT, Page, paginate
 
 __all__ = [
-    "BACKENDS",
     "LIST_LIMIT",
     "Keystore",
     "KeystoreState",
     "Page",
-    "load_backend",
     "paginate",
 ]
 
@@ -67,20 +64,3 @@ class Keystore(Protocol):
     async def close(self) -> None:
         """Release connections and files. Idempotent."""
         ...
-
-
-# name -> "module:attribute" of a class whose instances satisfy Keystore.
-BACKENDS: dict[str, str] = {
-    "memory": "aiokes.keystore.memory:MemoryKeystore",
-    "fs": "aiokes.keystore.fs:FSKeystore",
-    "azure": "aiokes.keystore.azure:AzureKeyVaultKeystore",
-    "mirror": "aiokes.keystore.mirror:MirrorKeystore",
-}
-
-
-def load_backend(name: str) -> type:
-    """Import and return the backend class registered as ``name``."""
-    module_name, _, attribute = BACKENDS[name].partition(":")
-    module = importlib.import_module(module_name)
-    backend: type = getattr(module, attribute)
-    return backend

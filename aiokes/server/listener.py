@@ -10,7 +10,7 @@ import socket
 import ssl
 
 from aiokes.config import ListenAddress, ServerConfig
-from aiokes.errors import AiokesError
+from aiokes.errors import ServerStartError
 from aiokes.tls import server_context
 
 __all__ = ["listen_socket", "tls_context"]
@@ -26,9 +26,9 @@ def listen_socket(address: ListenAddress) -> socket.socket:
         sock.bind((address.host, address.port))
     except OSError as exc:
         sock.close()
-        raise AiokesError(
+        raise ServerStartError(
             f"cannot listen on {address.host}:{address.port}: {exc.strerror}"
-        ) from None
+        ) from exc
     sock.listen(_BACKLOG)
     sock.setblocking(False)
     return sock

@@ -11,16 +11,16 @@ import ssl
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from aiokes.api import default_routes
 from aiokes.api.call import Services
 from aiokes.api.dispatch import Dispatcher
+from aiokes.api.state import ServerState, build_state
+from aiokes.api.table import default_routes
 from aiokes.config import ListenAddress, ServerConfig, load_config
 from aiokes.errors import AiokesError
 from aiokes.http import Limits, Listener
 from aiokes.log import configure_logging, error_logger
 from aiokes.server.listener import listen_socket, tls_context
 from aiokes.server.systemd import watchdog_task
-from aiokes.state import ServerState, build_state
 from aiokes.tls import load_server_certificate
 
 __all__ = ["Server", "run_event_loop"]

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiokes.config import ListenAddress, ServerConfig
-from aiokes.errors import AiokesError
+from aiokes.errors import ServerStartError
 from aiokes.keeper.channel import channel_pair
 from aiokes.log import error_logger
 from aiokes.metrics import MetricsTable
@@ -80,7 +80,7 @@ class Supervisor:
         reload_config: Callable[[], ServerConfig] | None = None,
     ) -> None:
         if not 1 <= workers <= _MAX_WORKERS:
-            raise AiokesError(f"invalid number of workers {workers}: 1 to {_MAX_WORKERS}")
+            raise ServerStartError(f"invalid number of workers {workers}: 1 to {_MAX_WORKERS}")
         self.config = config
         self.workers = workers
         self.address = address or config.address
@@ -122,7 +122,7 @@ class Supervisor:
         while True:
             readable, _, _ = select.select([wake_r, report_r], [], [], _timeout(deadline, watchdog))
             if self._starting and time.monotonic() >= deadline:
-                raise AiokesError(f"workers did not start within {_START_TIMEOUT:.0f}s")
+                raise ServerStartError(f"workers did not start within {_START_TIMEOUT:.0f}s")
             if report_r in readable:
                 self._read_reports(os.read(report_r, 4096), hooks, shared)
             # Ping only while every worker shows signs of life: a hung worker then makes

@@ -20,7 +20,7 @@ from azure.identity.aio import ClientSecretCredential
 from azure.keyvault.secrets.aio import SecretClient
 
 from aiokes.errors import KeyExists, KeyNotFound
-from aiokes.keystore import Keystore, load_backend
+from aiokes.keystore import Keystore
 from aiokes.keystore.azure import AzureKeyVaultKeystore
 from bench.fakevault import CLIENT_ID, CLIENT_SECRET, TENANT_ID, FakeVault
 from tests.azure_emulator import (
@@ -158,10 +158,6 @@ async def test_list_sorts_names(target: VaultTarget, store: AzureKeyVaultKeystor
         await store.create(f"{target.key_prefix}{stem}", b"record")
     page = await store.list(target.key_prefix)
     assert page.names == sorted(f"{target.key_prefix}{stem}" for stem in stems)
-
-
-def test_registered_as_azure_backend() -> None:
-    assert load_backend("azure") is AzureKeyVaultKeystore
 
 
 async def test_get_serves_the_oldest_version_not_the_latest(

@@ -14,7 +14,7 @@ from typing import IO, Any
 import pytest
 
 from aiokes.errors import KeyExists, KeyNotFound, KeystoreError, KeystoreUnreachable
-from aiokes.keystore import Keystore, load_backend
+from aiokes.keystore import Keystore
 from aiokes.keystore.fs import MAX_RECORD_SIZE, FSKeystore
 from tests.read_only import read_only_directory
 
@@ -70,10 +70,6 @@ def _tree(root: Path) -> list[str]:
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-def test_registered_as_fs_backend() -> None:
-    assert load_backend("fs") is FSKeystore
 
 
 async def test_key_file_holds_exactly_the_record_with_mode_0600(

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aiokes.keystore import Keystore, load_backend
+from aiokes.keystore import Keystore
 from aiokes.keystore.memory import MemoryKeystore
 
 from .contract import KeystoreContract
@@ -18,10 +18,6 @@ class TestMemoryKeystore(KeystoreContract):
         store = MemoryKeystore()
         yield store
         await store.close()
-
-
-def test_registered_as_memory_backend() -> None:
-    assert load_backend("memory") is MemoryKeystore
 
 
 async def test_status_reports_one_millisecond_like_kes() -> None:

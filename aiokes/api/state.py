@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from aiokes.api.routes import RouteTable
 from aiokes.cache import KeyCache, KeySource
+from aiokes.cache.configured import create_configured_keys
 from aiokes.config import ServerConfig
-from aiokes.crypto import KeyVersion, encode_key_version, generate_key_version, parse_key_version
-from aiokes.errors import KeyExists
+from aiokes.crypto import KeyVersion, parse_key_version
 from aiokes.keystore import Keystore
-from aiokes.log import error_logger
 from aiokes.policy import Authorizer, Policy
 
-__all__ = ["ServerState", "build_state", "create_configured_keys"]
+__all__ = ["Activity", "ServerState", "build_state"]
 
 
 class Activity:
@@ -127,16 +124,3 @@ def _authorizer(config: ServerConfig, started_at: datetime.datetime) -> Authoriz
         identity: policy.name for policy in config.policies for identity in policy.identities
     }
     return Authorizer(config.admin_identity, policies, assignments)
-
-
-class _Creates(Protocol):
-    async def create(self, name: str, value: bytes) -> None: ...
-
-
-async def create_configured_keys(config: ServerConfig, keys: _Creates) -> None:
-    """Create the config file's ``keys:`` that do not exist yet."""
-    for name in config.keys:
-        record = encode_key_version(generate_key_version(config.admin_identity))
-        with contextlib.suppress(KeyExists):
-            await keys.create(name, record)
-            error_logger.info("created key '%s' from the config file", name)
