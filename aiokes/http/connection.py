@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import math
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
 
 import httptools
 
-from aiokes.http.request import Request
+from aiokes.http.deadline import ClientDeadline
+from aiokes.http.request import Refused, Request, request_path
 from aiokes.http.response import Response, status_line
 
 if TYPE_CHECKING:
     from aiokes.http.listener import Listener
 
-__all__ = ["Connection", "Refused"]
+__all__ = ["Connection"]
 
 _READ_SIZE = 64 * 1024
 _MAX_QUEUED = 8  # parsed requests waiting for their turn before reading pauses
@@ -32,10 +31,6 @@ _BAD_REQUEST = (
 )
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _FRAMING_NAME_LENGTHS = frozenset(map(len, (b"content-length", b"transfer-encoding", b"expect")))
-
-
-class Refused(Exception):
-    """A request the server will not serve (malformed or ambiguous framing): 400, close."""
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -57,9 +52,12 @@ class Connection(asyncio.BufferedProtocol):
         self._read_paused = False
         self._write_paused = False
         self._drained: asyncio.Future[None] | None = None
-        self._deadline = math.inf  # when waiting for the client's bytes must end
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = math.inf
+        self._deadline = ClientDeadline(
+            listener.loop,
+            listener.limits.header_timeout,
+            self._client_too_slow,
+            lambda: self._task is not None,
+        )
         self._head_started = False  # a request's head has begun and is not complete yet
         # Per message, while its head is parsed.
         self._url = b""
@@ -78,7 +76,7 @@ class Connection(asyncio.BufferedProtocol):
         self._ssl_object = transport.get_extra_info("ssl_object")
         self._listener.opened(self)
         # As Go's ReadHeaderTimeout: the first request's head must come soon.
-        self._wait_for_client(self._listener.limits.header_timeout)
+        self._deadline.wait(self._listener.limits.header_timeout)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._buffer
@@ -118,8 +116,7 @@ class Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._listener.closed(self)
-        if self._timer is not None:
-            self._timer.cancel()
+        self._deadline.cancel()
         if self._parsing is not None:
             self._parsing.abort()
         if self._drained is not None and not self._drained.done():
@@ -145,7 +142,7 @@ class Connection(asyncio.BufferedProtocol):
         self._chunked = False
         self._expect_continue = False
         self._head_started = True
-        self._wait_for_client(self._listener.limits.header_timeout)
+        self._deadline.wait(self._listener.limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -170,13 +167,13 @@ class Connection(asyncio.BufferedProtocol):
             raise Refused("ambiguous message length")
 
     def on_headers_complete(self) -> None:
-        self._deadline = math.inf  # the body's time is bounded by the route that reads it
+        self._deadline.lift()  # the body's time is bounded by the route that reads it
         self._head_started = False
         parser = self._parser
         http10 = parser.get_http_version() == "1.0"
         request = Request(
             parser.get_method().decode("ascii"),
-            _path(self._url),
+            request_path(self._url),
             self._remote,
             self._ssl_object,
             content_length=self._content_length,
@@ -263,9 +260,9 @@ class Connection(asyncio.BufferedProtocol):
         elif self._closing:
             self._close()
         elif self._head_started:  # the next head's time starts now, as in Go
-            self._wait_for_client(self._listener.limits.header_timeout)
+            self._deadline.wait(self._listener.limits.header_timeout)
         elif self._parsing is None:
-            self._wait_for_client(self._listener.limits.keepalive_timeout)
+            self._deadline.wait(self._listener.limits.keepalive_timeout)
 
     def _answer(self, request: Request, response: Response) -> bool:
         """Write ``response``; whether the connection stays open for the next request."""
@@ -363,39 +360,14 @@ class Connection(asyncio.BufferedProtocol):
             self._transport.write(_BAD_REQUEST)
         self._close()
 
-    def _wait_for_client(self, seconds: float) -> None:
-        loop = self._listener.loop
-        now = loop.time()
-        self._deadline = now + seconds
-        if self._deadline < self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._arm(now)
-
-    def _arm(self, now: float) -> None:
-        # Never further ahead than the header timeout, so that a head beginning on an idle
-        # connection needs no new timer: deadlines move on every request, and moving a timer
-        # costs more than comparing a number when it fires.
-        self._timer_at = min(self._deadline, now + self._listener.limits.header_timeout)
-        self._timer = self._listener.loop.call_at(self._timer_at, self._check_deadline)
-
-    def _check_deadline(self) -> None:
-        self._timer, self._timer_at = None, math.inf
+    def _client_too_slow(self) -> None:
         if self._transport is None:
             return
-        now = self._listener.loop.time()
-        if self._task is not None:  # answering: the route's timeout bounds it; look again later
-            self._timer_at = now + self._listener.limits.header_timeout
-            self._timer = self._listener.loop.call_at(self._timer_at, self._check_deadline)
-        elif now < self._deadline:
-            if self._deadline != math.inf:
-                self._arm(now)
-        else:
-            if self._head_started:
-                self._listener.stalled(self._remote)
-                self.abort()
-            else:  # an idle connection is closed quietly, as Go does
-                self._close()
+        if self._head_started:
+            self._listener.stalled(self._remote)
+            self.abort()
+        else:  # an idle connection is closed quietly, as Go does
+            self._close()
 
     def _pause_reading(self) -> None:
         if not self._read_paused and self._transport is not None:
@@ -417,19 +389,3 @@ class Connection(asyncio.BufferedProtocol):
     def abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
-
-
-def _path(url: bytes) -> str:
-    """The percent-decoded path of a request target (query and fragment dropped)."""
-    # Searched as str: ``b"?" in url`` first tries b"?" as an int, and raising and clearing
-    # that TypeError costs more than the rest of this function (bench/RESULTS.md, section 16).
-    # llhttp has checked the target is ASCII (no control or 8-bit bytes in strict mode).
-    text = url.decode("latin-1")
-    if text[:1] != "/" or "?" in text or "#" in text:
-        try:
-            text = (httptools.parse_url(url).path or b"/").decode("latin-1")
-        except httptools.HttpParserInvalidURLError:
-            raise Refused("invalid request target") from None
-    if "%" not in text:
-        return text
-    return unquote(text, errors="replace")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import httptools
 
 from aiokes.http.response import Response
 
 if TYPE_CHECKING:
     from aiokes.http.connection import Connection
 
-__all__ = ["BODY_CAP", "BadBody", "Request", "Stream"]
+__all__ = ["BODY_CAP", "BadBody", "Refused", "Request", "Stream", "request_path"]
 
 # No route takes more (bulk decrypt's legacy 1 MiB); beyond it a body is never kept, only
 # counted, so a client cannot make the server hold more than this per request.
@@ -162,3 +165,23 @@ class Stream:
 
     async def write(self, data: bytes) -> None:
         await self._request._channel.write_chunk(self._request, data)
+
+
+class Refused(Exception):
+    """A request the server will not serve (malformed or ambiguous framing): 400, close."""
+
+
+def request_path(url: bytes) -> str:
+    """The percent-decoded path of a request target (query and fragment dropped)."""
+    # Searched as str: ``b"?" in url`` first tries b"?" as an int, and raising and clearing
+    # that TypeError costs more than the rest of this function (bench/RESULTS.md, section 16).
+    # llhttp has checked the target is ASCII (no control or 8-bit bytes in strict mode).
+    text = url.decode("latin-1")
+    if text[:1] != "/" or "?" in text or "#" in text:
+        try:
+            text = (httptools.parse_url(url).path or b"/").decode("latin-1")
+        except httptools.HttpParserInvalidURLError:
+            raise Refused("invalid request target") from None
+    if "%" not in text:
+        return text
+    return unquote(text, errors="replace")
