@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import shlex
 import sys
@@ -12,28 +11,12 @@ from typing import Any, TypeVar
 
 import click
 
+from bench.cli_options import default_out, echo_machine, ints, write_json
+from bench.cli_peers import instructions, saturate_command
+
 __all__ = ["main"]
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
-_DEFAULT_OUT = Path(__file__).resolve().parent / "out"
-
-
-def _default_out() -> Path:
-    return _DEFAULT_OUT / datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise click.BadParameter(f"'{text}': expected comma-separated integers") from None
-    if not values or min(values) < 1:
-        raise click.BadParameter(f"'{text}': expected positive integers")
-    return values
-
-
-def _ints_cb(_context: click.Context, _parameter: click.Parameter, text: str) -> tuple[int, ...]:
-    return _ints(text)
 
 
 def _mix(text: str | None) -> tuple[int, int] | None:
@@ -65,6 +48,10 @@ def _rates(text: str) -> tuple[str, ...]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Load tests for aiokes and any KES-compatible server (see bench/README.md)."""
+
+
+main.add_command(saturate_command)
+main.add_command(instructions)
 
 
 @main.command("run")
@@ -173,11 +160,11 @@ def run(
             f"unknown scenario(s): {', '.join(unknown)}", param_hint="--scenario"
         )
     options = SuiteOptions(
-        out=out or _default_out(),
+        out=out or default_out(),
         targets=targets,
         baseline=baseline,
         scenarios=names,
-        connections=_ints(connections),
+        connections=ints(connections),
         rates=_rates(rates),
         duration=duration,
         warmup=warmup,
@@ -231,14 +218,6 @@ def _json_file_option(help_text: str) -> Callable[[_Command], _Command]:
     )
 
 
-def _echo_machine(machine: dict[str, Any]) -> None:
-    click.echo(f"{machine['date_utc']}  nproc={machine['nproc']}  {machine['cpu_model']}")
-
-
-def _write_json(path: Path, document: object) -> None:
-    path.write_text(json.dumps(document, indent=2) + "\n")
-
-
 @main.command("crypto")
 @_json_file_option("Also write the rows as JSON here.")
 def crypto(json_file: Path | None) -> None:
@@ -248,13 +227,13 @@ def crypto(json_file: Path | None) -> None:
 
     machine = describe_machine()
     rows = measure_crypto()
-    _echo_machine(machine)
+    echo_machine(machine)
     click.echo(table(rows))
     limit = recommend_limit(rows)
     click.echo(f"\nrecommended crypto.inline_limit: {limit} bytes")
     if json_file is not None:
         document = {"machine": machine, "rows": rows_json(rows), "recommended_limit": limit}
-        _write_json(json_file, document)
+        write_json(json_file, document)
 
 
 @main.command("handler")
@@ -281,106 +260,11 @@ def handler(
         repeat=repeat,
         progress=lambda line: click.echo(line, err=True),
     )
-    _echo_machine(machine)
+    echo_machine(machine)
     click.echo(costs_table(costs))
     if json_file is not None:
         document = {"machine": machine, **costs.to_json()}
-        _write_json(json_file, document)
-
-
-@main.command("saturate")
-@click.option("--kes", "kes", default=None, help="A KES binary you built, measured alongside.")
-@click.option("--before", default=None, help="Another aiokes source tree, measured as 'before'.")
-@click.option("--vegeta", default=None, help="The vegeta binary (default: $VEGETA or PATH).")
-@click.option("--scenario", "scenarios", default="generate,decrypt", show_default=True)
-@click.option("--rounds", type=click.IntRange(1, 50), default=3, show_default=True)
-@click.option("--duration", type=click.FloatRange(1, 600), default=10.0, show_default=True)
-@click.option("--connections", type=click.IntRange(1, 5000), default=64, show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
-def saturate_command(
-    kes: str | None,
-    before: str | None,
-    vegeta: str | None,
-    scenarios: str,
-    rounds: int,
-    duration: float,
-    connections: int,
-    out: Path | None,
-) -> None:
-    """aiokes (and KES, and an older aiokes) on core 0, saturated by vegeta on core 1."""
-    from bench.machine import describe_machine
-    from bench.saturate import (
-        compared_servers,
-        find_vegeta,
-        ratio_table,
-        rows_json,
-        rows_table,
-        saturate,
-    )
-
-    try:
-        loader = find_vegeta(vegeta)
-    except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
-    chosen = tuple(part for part in scenarios.split(",") if part)
-    if not set(chosen) <= {"generate", "decrypt"}:
-        raise click.BadParameter(f"'{scenarios}': generate and/or decrypt")
-    servers = compared_servers(kes, before)
-    out = out or _default_out()
-    machine = describe_machine()
-    rows = saturate(
-        out,
-        servers,
-        vegeta=loader,
-        scenarios=chosen,
-        rounds=rounds,
-        duration=duration,
-        connections=connections,
-        progress=lambda line: click.echo(line, err=True),
-    )
-    _echo_machine(machine)
-    click.echo(rows_table(rows))
-    for other in [server.name for server in servers[1:]]:
-        click.echo()
-        click.echo(ratio_table(rows, "aiokes", other))
-    _write_json(out / "saturate.json", {"machine": machine, "rows": rows_json(rows)})
-
-
-@main.command("instructions")
-@click.option("--kes", "kes", default=None, help="A KES binary you built, measured alongside.")
-@click.option("--before", default=None, help="Another aiokes source tree, measured as 'before'.")
-@click.option("--vegeta", default=None, help="The vegeta binary (default: $VEGETA or PATH).")
-@click.option("--requests", "sizes", default="500,2500", show_default=True, callback=_ints_cb)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
-def instructions(
-    kes: str | None,
-    before: str | None,
-    vegeta: str | None,
-    sizes: tuple[int, ...],
-    out: Path | None,
-) -> None:
-    """Instructions per request under callgrind (steady on a noisy machine), vs KES."""
-    from bench.instructions import count_instructions, counts_table
-    from bench.machine import describe_machine
-    from bench.saturate import compared_servers, find_vegeta
-
-    if len(sizes) != 2 or sizes[0] >= sizes[1]:
-        raise click.BadParameter(f"{sizes}: expected SMALL,LARGE request counts, SMALL < LARGE")
-    try:
-        loader = find_vegeta(vegeta)
-    except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
-    out = out or _default_out()
-    counts = count_instructions(
-        out,
-        compared_servers(kes, before),
-        vegeta=loader,
-        small=sizes[0],
-        large=sizes[1],
-        progress=lambda line: click.echo(line, err=True),
-    )
-    _echo_machine(describe_machine())
-    click.echo(counts_table(counts))
+        write_json(json_file, document)
 
 
 @main.command("memory")
@@ -391,11 +275,11 @@ def memory(keys: int, connections: int, out: Path | None) -> None:
     """Memory per cached key and per idle mTLS connection (aiokes-fs, one worker)."""
     from bench.memory import measure_memory, memory_table
 
-    out = out or _default_out()
+    out = out or default_out()
     result = measure_memory(out, keys=keys, connections=connections)
-    _write_json(out / "memory.json", result)
+    write_json(out / "memory.json", result)
     machine = result["machine"]
-    _echo_machine(machine)
+    echo_machine(machine)
     click.echo(memory_table(result))
     click.echo(f"\njson                    {out / 'memory.json'}")
 
@@ -409,7 +293,7 @@ def profile(scenario: str, connections: int, duration: float, out: Path | None) 
     """py-spy one aiokes process (fs keystore) under load; top hotspots to profile.md."""
     from bench.profiler import profile_server
 
-    out = out or _default_out()
+    out = out or default_out()
     out.mkdir(parents=True, exist_ok=True)
     hotspots = profile_server(
         out, scenario_name=scenario, connections=connections, duration=duration
@@ -428,10 +312,10 @@ def crosscheck(connections: int, duration: float, repeat: int, out: Path | None)
     from bench.crosscheck import crosscheck as run_crosscheck
     from bench.crosscheck import crosscheck_table
 
-    out = out or _default_out()
+    out = out or default_out()
     out.mkdir(parents=True, exist_ok=True)
     result = run_crosscheck(out, connections=connections, duration=duration, repeat=repeat)
-    _write_json(out / "crosscheck.json", result)
+    write_json(out / "crosscheck.json", result)
     machine = result["machine"]
-    _echo_machine(machine)
+    echo_machine(machine)
     click.echo(crosscheck_table(result))

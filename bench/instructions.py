@@ -30,7 +30,7 @@ from pathlib import Path
 from bench.certs import BenchCertificates, make_certificates
 from bench.saturate import KEY, Running, Server, parse_report, prepare, start
 
-__all__ = ["Count", "count_instructions", "counts_table"]
+__all__ = ["Count", "count_instructions", "counts_table", "per_request"]
 
 _GO_ENVIRONMENT = {"GODEBUG": "asyncpreemptoff=1"}
 _TOTALS = re.compile(rb"^(?:summary|totals): (\d+)", re.MULTILINE)
@@ -68,7 +68,7 @@ def count_instructions(
             for scenario in scenarios:
                 window = _Window(target, certs, workdir, vegeta, scenario, rate, connections)
                 low, high = window.measure(small), window.measure(large)
-                count = Count(server.name, scenario, high[0] - low[0], _per(low, high))
+                count = Count(server.name, scenario, high[0] - low[0], per_request(low, high))
                 progress(f"{count.server} {scenario}: {count.instructions_per_request:,.0f}")
                 counts.append(count)
         finally:
@@ -80,7 +80,7 @@ def count_instructions(
     return counts
 
 
-def _per(low: tuple[int, int], high: tuple[int, int]) -> float:
+def per_request(low: tuple[int, int], high: tuple[int, int]) -> float:
     requests, instructions = high[0] - low[0], high[1] - low[1]
     if requests <= 0:
         raise RuntimeError("the large window answered no more requests than the small one")

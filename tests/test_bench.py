@@ -295,3 +295,28 @@ def test_saturate_refuses_to_run_without_a_loader(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError, match="vegeta not found"):
         find_vegeta(str(tmp_path / "no-such-vegeta"))
+
+
+def test_instructions_per_request_difference_two_windows_and_compare_with_kes() -> None:
+    from bench.instructions import Count, counts_table, per_request
+
+    # The same handshakes in both windows cancel: (2500 - 500) requests cost the difference.
+    assert per_request((500, 60_000_000), (2500, 160_000_000)) == 50_000
+    with pytest.raises(RuntimeError, match="no more requests"):
+        per_request((500, 1), (500, 2))
+    table = counts_table(
+        [
+            Count("aiokes", "generate", 2000, 150_000.0),
+            Count("kes", "generate", 2000, 120_000.0),
+        ]
+    )
+    assert "| generate | aiokes | 2000 | 150,000 |" in table
+    assert "| **generate** | kes/aiokes | | **0.80** |" in table
+
+
+def test_instructions_command_wants_a_small_and_a_large_window() -> None:
+    from bench.cli import main as bench_main
+
+    result = CliRunner().invoke(bench_main, ["instructions", "--requests", "2500,500"])
+    assert result.exit_code == 2
+    assert "SMALL < LARGE" in result.output

@@ -1,0 +1,107 @@
+"""The commands that measure aiokes against peers built outside the repository: ``saturate``
+(a compiled loader, server pinned to one core) and ``instructions`` (callgrind counts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bench.cli_options import default_out, echo_machine, ints_option, write_json
+
+__all__ = ["instructions", "saturate_command"]
+
+
+@click.command("saturate")
+@click.option("--kes", "kes", default=None, help="A KES binary you built, measured alongside.")
+@click.option("--before", default=None, help="Another aiokes source tree, measured as 'before'.")
+@click.option("--vegeta", default=None, help="The vegeta binary (default: $VEGETA or PATH).")
+@click.option("--scenario", "scenarios", default="generate,decrypt", show_default=True)
+@click.option("--rounds", type=click.IntRange(1, 50), default=3, show_default=True)
+@click.option("--duration", type=click.FloatRange(1, 600), default=10.0, show_default=True)
+@click.option("--connections", type=click.IntRange(1, 5000), default=64, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+def saturate_command(
+    kes: str | None,
+    before: str | None,
+    vegeta: str | None,
+    scenarios: str,
+    rounds: int,
+    duration: float,
+    connections: int,
+    out: Path | None,
+) -> None:
+    """aiokes (and KES, and an older aiokes) on core 0, saturated by vegeta on core 1."""
+    from bench.machine import describe_machine
+    from bench.saturate import (
+        compared_servers,
+        find_vegeta,
+        ratio_table,
+        rows_json,
+        rows_table,
+        saturate,
+    )
+
+    try:
+        loader = find_vegeta(vegeta)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    chosen = tuple(part for part in scenarios.split(",") if part)
+    if not set(chosen) <= {"generate", "decrypt"}:
+        raise click.BadParameter(f"'{scenarios}': generate and/or decrypt")
+    servers = compared_servers(kes, before)
+    out = out or default_out()
+    machine = describe_machine()
+    rows = saturate(
+        out,
+        servers,
+        vegeta=loader,
+        scenarios=chosen,
+        rounds=rounds,
+        duration=duration,
+        connections=connections,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    echo_machine(machine)
+    click.echo(rows_table(rows))
+    for other in [server.name for server in servers[1:]]:
+        click.echo()
+        click.echo(ratio_table(rows, "aiokes", other))
+    write_json(out / "saturate.json", {"machine": machine, "rows": rows_json(rows)})
+
+
+@click.command("instructions")
+@click.option("--kes", "kes", default=None, help="A KES binary you built, measured alongside.")
+@click.option("--before", default=None, help="Another aiokes source tree, measured as 'before'.")
+@click.option("--vegeta", default=None, help="The vegeta binary (default: $VEGETA or PATH).")
+@click.option("--requests", "sizes", default="500,2500", show_default=True, callback=ints_option)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
+def instructions(
+    kes: str | None,
+    before: str | None,
+    vegeta: str | None,
+    sizes: tuple[int, ...],
+    out: Path | None,
+) -> None:
+    """Instructions per request under callgrind (steady on a noisy machine), vs KES."""
+    from bench.instructions import count_instructions, counts_table
+    from bench.machine import describe_machine
+    from bench.saturate import compared_servers, find_vegeta
+
+    if len(sizes) != 2 or sizes[0] >= sizes[1]:
+        raise click.BadParameter(f"{sizes}: expected SMALL,LARGE request counts, SMALL < LARGE")
+    try:
+        loader = find_vegeta(vegeta)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    out = out or default_out()
+    counts = count_instructions(
+        out,
+        compared_servers(kes, before),
+        vegeta=loader,
+        small=sizes[0],
+        large=sizes[1],
+        progress=lambda line: click.echo(line, err=True),
+    )
+    echo_machine(describe_machine())
+    click.echo(counts_table(counts))
