@@ -94,7 +94,7 @@ class AzureServer:
 
     @property
     def keys(self) -> KeyCache[KeyVersion]:
-        keys = self.server.state.keys
+        keys = self.server.state.master_keys
         assert isinstance(keys, KeyCache)  # a one-process server holds the cache itself
         return keys
 

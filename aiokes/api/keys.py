@@ -106,7 +106,7 @@ async def list_keys(call: Call) -> Response:
     prefix = list_prefix(pattern)
     legacy = pattern.endswith("*")
     try:
-        page = await call.state.keys.list(prefix, _EVERY_NAME if legacy else -1)
+        page = await call.state.master_keys.list(prefix, _EVERY_NAME if legacy else -1)
     except KeystoreError as exc:
         raise _keystore_failure("failed to list keys", prefix, exc) from exc
     if legacy:
@@ -120,7 +120,7 @@ async def list_keys(call: Call) -> Response:
 async def delete(call: Call) -> Response:
     name = key_name(call.resource)
     try:
-        await call.state.keys.delete(name)
+        await call.state.master_keys.delete(name)
     except KeystoreError as exc:
         raise _keystore_failure("failed to delete key", name, exc) from exc
     return empty_response()
@@ -137,7 +137,7 @@ async def delete(call: Call) -> Response:
 def generate_now(call: Call) -> Response | None:
     name = key_name(call.resource)
     context = _context(call)
-    version = call.state.keys.cached(name)
+    version = call.state.master_keys.cached(name)
     if version is None:
         return None
     return data_key_response(*version.key.seal_new_data_key(context))
@@ -174,7 +174,7 @@ async def decrypt(call: Call) -> Response:
 def _transform_now(call: Call, given: str, answer: str, *, seal: bool) -> Response | None:
     name = key_name(call.resource)
     data, context = data_and_context(call.body, given)
-    version = call.state.keys.cached(name)
+    version = call.state.master_keys.cached(name)
     if version is None or len(data) > call.state.config.crypto_inline_limit:
         return None
     key = version.key
@@ -236,14 +236,14 @@ def list_prefix(pattern: str) -> str:
 async def load_key(call: Call, name: str) -> KeyVersion:
     """The key ``name`` from the cache or, on a miss, the keystore."""
     try:
-        return await call.state.keys.get(name)
+        return await call.state.master_keys.get(name)
     except KeystoreError as exc:
         raise _keystore_failure("failed to read key", name, exc) from exc
 
 
 async def _store(call: Call, name: str, record: bytes) -> None:
     try:
-        await call.state.keys.create(name, record)
+        await call.state.master_keys.create(name, record)
     except KeystoreError as exc:
         raise _keystore_failure("failed to create key", name, exc) from exc
 

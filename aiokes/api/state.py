@@ -53,12 +53,12 @@ class Activity:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerState:
     """``keystore`` is ``None`` in a worker of a multi-process server: the key keeper owns it,
-    and ``keys`` then outlives the state (:mod:`aiokes.keeper.client`)."""
+    and ``master_keys`` then outlives the state (:mod:`aiokes.keeper.client`)."""
 
     config: ServerConfig
     authorizer: Authorizer
     keystore: Keystore | None
-    keys: KeySource
+    master_keys: KeySource  # the cache, or the keeper's link: master keys by name
     routes: RouteTable
     started_at: datetime.datetime
     activity: Activity = field(default_factory=Activity)
@@ -69,7 +69,7 @@ class ServerState:
         if self.keystore is None:
             return
         try:
-            await self.keys.aclose()
+            await self.master_keys.aclose()
         finally:
             await self.keystore.close()
 
@@ -103,7 +103,7 @@ async def build_state(
         config=config,
         authorizer=_authorizer(config, started_at),
         keystore=keystore,
-        keys=keys,
+        master_keys=keys,
         routes=routes.configured(overrides),
         started_at=started_at,
     )

@@ -54,7 +54,7 @@ async def status(call: Call) -> Response:
         "mem_stack_used": 0,
     }
     try:
-        state = await call.state.keys.status()
+        state = await call.state.master_keys.status()
         reply["keystore_latency"] = max(1, round(state.latency * 1000))
         if state.read_only:
             reply["keystore_read_only"] = True
@@ -73,7 +73,7 @@ async def ready(call: Call) -> Response:
     then would pull an instance that can still generate and decrypt, MinIO's everyday calls,
     and, on a directory shared by every instance, all of them. ``/v1/status`` tells."""
     try:
-        await call.state.keys.status()
+        await call.state.master_keys.status()
     except KeystoreUnreachable:
         raise APIError("key store is not reachable", status=504) from None
     except KeystoreError:
@@ -82,7 +82,7 @@ async def ready(call: Call) -> Response:
 
 
 async def metrics(call: Call) -> Response:
-    call.services.metrics.publish_cache(call.state.keys.stats())  # this worker's, up to now
+    call.services.metrics.publish_cache(call.state.master_keys.stats())  # this worker's, up to now
     text = call.services.metrics.render()
     mirror = await _mirror_view(call)
     if mirror is not None:
@@ -126,14 +126,14 @@ async def _stream(call: Call, stream: LogStream) -> Response:
 def _cache_stats(call: Call) -> dict[str, int | bool]:
     """The cache counters summed over all workers (each publishes its own)."""
     metrics = call.services.metrics
-    metrics.publish_cache(call.state.keys.stats())
+    metrics.publish_cache(call.state.master_keys.stats())
     return metrics.cache_totals().status()
 
 
 async def _mirror_view(call: Call) -> tuple[dict[str, object], str] | None:
     """A mirror keystore's status object and metrics lines: from the keystore in a single
     process, from the key keeper (which holds the keystore) in a worker of several."""
-    keystore, keys = call.state.keystore, call.state.keys
+    keystore, keys = call.state.keystore, call.state.master_keys
     if isinstance(keystore, MirrorKeystore):
         report = keystore.report()
         return report.as_status(), report.as_metrics()

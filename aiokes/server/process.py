@@ -99,7 +99,7 @@ class Server:
         while True:
             await asyncio.sleep(CACHE_STATS_INTERVAL)
             if self._dispatcher is not None:
-                self.services.metrics.publish_cache(self._dispatcher.state.keys.stats())
+                self.services.metrics.publish_cache(self._dispatcher.state.master_keys.stats())
 
     async def reload(self, config: ServerConfig | None = None) -> bool:
         """Re-read the config file and swap state atomically; on any error keep the old state.

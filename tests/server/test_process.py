@@ -24,7 +24,7 @@ async def test_reload_swaps_policies_and_starts_with_an_empty_cache(
     await server.server.reload()
 
     assert server.server.state is not old_state
-    assert server.server.state.keys.stats().entries == 0
+    assert server.server.state.master_keys.stats().entries == 0
     with pytest.raises(NotAllowed):
         await app.generate_key("my-key")
     assert await admin.generate_key("my-key")  # keys survive: they live in the keystore
@@ -147,7 +147,7 @@ async def test_payloads_above_the_inline_limit_are_processed_off_the_event_loop(
     client = server.client()
     await client.create_key("my-key")
     seen: list[str] = []
-    key = (await server.server.state.keys.get("my-key")).key
+    key = (await server.server.state.master_keys.get("my-key")).key
     original = type(key).encrypt
 
     def spy(self, plaintext: bytes, associated_data: bytes = b"") -> bytes:  # type: ignore[no-untyped-def]
