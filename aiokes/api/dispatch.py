@@ -15,7 +15,7 @@ import asyncio
 import time
 
 from aiokes.api.call import Call, Services
-from aiokes.api.routes import Auth, Route
+from aiokes.api.routes import Auth, ImmediateHandler, Route
 from aiokes.api.state import ServerState
 from aiokes.api.wire import error_response
 from aiokes.errors import APIError, BadRequest
@@ -53,9 +53,12 @@ class Dispatcher:
         state = self.state
         path = request.path
         found = state.routes.find(path)
-        if found is None or found[0].immediate is None or not request.complete:
+        if found is None or not request.complete:
             return None
         route, resource = found
+        immediate = route.immediate
+        if immediate is None:
+            return None
         peer = peer_identity(request.ssl_object)
         identity = peer or ""
         try:
@@ -63,7 +66,14 @@ class Dispatcher:
         except APIError as exc:
             response = error_response(exc)
         else:
-            answer = self._immediate(request, state, route, identity, resource, started)
+            try:
+                body = request.body_at_hand(route.max_body) if route.max_body else b""
+            except BadBody:
+                return None  # the full path answers it (one place for the body's errors)
+            if body is None:
+                return None
+            call = Call(request, state, self.services, route, identity, resource, body)
+            answer = self._immediate(immediate, call, started)
             if answer is None:
                 return None
             response = answer
@@ -71,30 +81,16 @@ class Dispatcher:
         return response
 
     def _immediate(
-        self,
-        request: Request,
-        state: ServerState,
-        route: Route,
-        identity: str,
-        resource: str,
-        started: float,
+        self, immediate: ImmediateHandler, call: Call, started: float
     ) -> Response | None:
-        assert route.immediate is not None
         try:
-            body = request.body_at_hand(route.max_body) if route.max_body else b""
-        except BadBody:
-            return None  # the full path answers it (one place for the body's errors)
-        if body is None:
-            return None
-        call = Call(request, state, self.services, route, identity, resource, body)
-        try:
-            response = route.immediate(call)
+            response = immediate(call)
         except APIError as exc:
             response = error_response(exc)
         except Exception:
-            error_logger.exception("%s %s: internal error", request.method, request.path)
+            error_logger.exception("%s %s: internal error", call.request.method, call.request.path)
             response = error_response(APIError("internal server error", status=500))
-        if response is not None and route.metered:
+        if response is not None and call.route.metered:
             self._metrics.observe(response.status, time.perf_counter() - started)
         return response
 
