@@ -84,7 +84,7 @@ def instructions(
     out: Path | None,
 ) -> None:
     """Instructions per request under callgrind (steady on a noisy machine), vs KES."""
-    from bench.instructions import count_instructions, counts_table
+    from bench.instructions import Windows, count_instructions, counts_table
     from bench.machine import describe_machine
     from bench.saturate import compared_servers, find_vegeta
 
@@ -98,9 +98,8 @@ def instructions(
     counts = count_instructions(
         out,
         compared_servers(kes, before),
-        vegeta=loader,
-        small=sizes[0],
-        large=sizes[1],
+        loader,
+        Windows(small=sizes[0], large=sizes[1]),
         progress=lambda line: click.echo(line, err=True),
     )
     echo_machine(describe_machine())

@@ -30,7 +30,7 @@ from pathlib import Path
 from bench.certs import BenchCertificates, make_certificates
 from bench.saturate import KEY, Running, Server, parse_report, prepare, start
 
-__all__ = ["Count", "count_instructions", "counts_table", "per_request"]
+__all__ = ["Count", "Windows", "count_instructions", "counts_table", "per_request"]
 
 _GO_ENVIRONMENT = {"GODEBUG": "asyncpreemptoff=1"}
 _TOTALS = re.compile(rb"^(?:summary|totals): (\d+)", re.MULTILINE)
@@ -44,19 +44,26 @@ class Count:
     instructions_per_request: float
 
 
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """The two load windows whose difference is counted: ``small`` and ``large`` requests
+    sent at ``rate`` per second over ``connections`` loader connections."""
+
+    small: int = 500
+    large: int = 2500
+    rate: int = 250
+    connections: int = 16
+
+
 def count_instructions(
     workdir: Path,
     servers: list[Server],
-    *,
     vegeta: str,
-    scenarios: tuple[str, ...] = ("generate", "decrypt"),
-    small: int = 500,
-    large: int = 2500,
-    rate: int = 250,
-    connections: int = 16,
+    windows: Windows = Windows(),
     progress: Callable[[str], None] = print,
 ) -> list[Count]:
-    """Instructions per request of every server and scenario (servers measured one by one)."""
+    """Instructions per request of every server, for generate and decrypt (servers measured
+    one by one, each under its own callgrind)."""
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise RuntimeError("valgrind (with callgrind_control) is needed: apt install valgrind")
     certs = make_certificates(workdir / "certs")
@@ -65,9 +72,9 @@ def count_instructions(
         target = start(workdir, certs, _under_callgrind(server, workdir), 7600 + index, 0)
         try:
             prepare(target, certs, workdir, start_timeout=600.0)
-            for scenario in scenarios:
-                window = _Window(target, certs, workdir, vegeta, scenario, rate, connections)
-                low, high = window.measure(small), window.measure(large)
+            for scenario in ("generate", "decrypt"):
+                window = _Window(target, certs, workdir, vegeta, scenario, windows)
+                low, high = window.measure(windows.small), window.measure(windows.large)
                 count = Count(server.name, scenario, high[0] - low[0], per_request(low, high))
                 progress(f"{count.server} {scenario}: {count.instructions_per_request:,.0f}")
                 counts.append(count)
@@ -101,8 +108,7 @@ class _Window:
     workdir: Path
     vegeta: str
     scenario: str
-    rate: int
-    connections: int
+    windows: Windows
 
     def measure(self, requests: int) -> tuple[int, int]:
         """Answered requests and instructions counted while sending ``requests``."""
@@ -127,9 +133,9 @@ class _Window:
         body = self.target.bodies[self.scenario]
         targets.write_text(f"POST https://127.0.0.1:{port}/v1/key/{self.scenario}/{KEY}\n@{body}\n")
         results = self.workdir / name / "instructions.bin"
-        seconds = requests / self.rate
-        connections = str(self.connections)
-        argv = [self.vegeta, "attack", "-targets", str(targets), "-rate", f"{self.rate}/1s",
+        seconds = requests / self.windows.rate
+        connections = str(self.windows.connections)
+        argv = [self.vegeta, "attack", "-targets", str(targets), "-rate", f"{self.windows.rate}/1s",
                 "-duration", f"{seconds:.3f}s", "-http2=false", "-connections", connections,
                 "-max-connections", connections, "-cert", self.certs.client_cert,
                 "-key", self.certs.client_key, "-root-certs", self.certs.ca_file,
