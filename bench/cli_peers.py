@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -20,6 +21,12 @@ __all__ = ["instructions", "saturate_command"]
 @click.option("--rounds", type=click.IntRange(1, 50), default=3, show_default=True)
 @click.option("--duration", type=click.FloatRange(1, 600), default=10.0, show_default=True)
 @click.option("--connections", type=click.IntRange(1, 5000), default=64, show_default=True)
+@click.option("--rate", type=click.IntRange(0), default=0, help="Requests/s (0: saturate).")
+@click.option(
+    "--all-cores",
+    is_flag=True,
+    help="Servers and loader share every core; aiokes runs one worker per core.",
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
 def saturate_command(
     kes: str | None,
@@ -29,11 +36,14 @@ def saturate_command(
     rounds: int,
     duration: float,
     connections: int,
+    rate: int,
+    all_cores: bool,
     out: Path | None,
 ) -> None:
     """aiokes (and KES, and an older aiokes) on core 0, saturated by vegeta on core 1."""
     from bench.machine import describe_machine
     from bench.saturate import (
+        Placement,
         compared_servers,
         find_vegeta,
         ratio_table,
@@ -49,7 +59,8 @@ def saturate_command(
     chosen = tuple(part for part in scenarios.split(",") if part)
     if not set(chosen) <= {"generate", "decrypt"}:
         raise click.BadParameter(f"'{scenarios}': generate and/or decrypt")
-    servers = compared_servers(kes, before)
+    placement = Placement.all_cores(rate) if all_cores else Placement(rate=rate)
+    servers = compared_servers(kes, before, (os.cpu_count() or 1) if all_cores else 1)
     out = out or default_out()
     machine = describe_machine()
     rows = saturate(
@@ -60,6 +71,7 @@ def saturate_command(
         rounds=rounds,
         duration=duration,
         connections=connections,
+        placement=placement,
         progress=lambda line: click.echo(line, err=True),
     )
     echo_machine(machine)

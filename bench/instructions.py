@@ -69,7 +69,7 @@ def count_instructions(
     certs = make_certificates(workdir / "certs")
     counts = []
     for index, server in enumerate(servers):
-        target = start(workdir, certs, _under_callgrind(server, workdir), 7600 + index, 0)
+        target = start(workdir, certs, _under_callgrind(server, workdir), 7600 + index, "0")
         try:
             prepare(target, certs, workdir, start_timeout=600.0)
             for scenario in ("generate", "decrypt"):

@@ -37,6 +37,7 @@ from bench.serverconfig import aiokes_config
 
 __all__ = [
     "KEY",
+    "Placement",
     "Row",
     "Running",
     "Server",
@@ -59,6 +60,23 @@ class Server:
     name: str
     argv: list[str]
     environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where servers and loader run (``taskset`` CPU lists) and the load: ``rate`` requests
+    per second, or 0 for as many as the server answers (saturation). The default pins the
+    server to core 0 and the loader to core 1; ``all_cores`` shares every core, as a server
+    with one worker per core meets its clients on one machine."""
+
+    server_cpus: str = "0"
+    loader_cpus: str = "1"
+    rate: int = 0
+
+    @classmethod
+    def all_cores(cls, rate: int = 0) -> Placement:
+        every = f"0-{max((os.cpu_count() or 1) - 1, 0)}"
+        return cls(every, every, rate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +134,15 @@ def saturate(
     rounds: int = 3,
     duration: float = 10.0,
     connections: int = 64,
-    server_core: int = 0,
-    loader_core: int = 1,
+    placement: Placement = Placement(),
     progress: Callable[[str], None] = print,
 ) -> list[Row]:
-    """Start every server on ``server_core`` (one at a time is measured), drive each with
-    vegeta on ``loader_core``; one :class:`Row` per round, scenario and server."""
+    """Start every server on the placement's server CPUs (one at a time is measured), drive
+    each with vegeta on its loader CPUs; one :class:`Row` per round, scenario and server."""
     certs = make_certificates(workdir / "certs")
     running = [
-        start(workdir, certs, server, 7500 + i, server_core) for i, server in enumerate(servers)
+        start(workdir, certs, server, 7500 + i, placement.server_cpus)
+        for i, server in enumerate(servers)
     ]
     rows = []
     try:
@@ -135,7 +153,7 @@ def saturate(
             for scenario in scenarios:
                 for target in order:
                     row = _attack(target, certs, workdir, vegeta, scenario, index, duration,
-                                  connections, loader_core)  # fmt: skip
+                                  connections, placement)  # fmt: skip
                     progress(_row_line(row))
                     rows.append(row)
     finally:
@@ -149,7 +167,7 @@ def saturate(
     return rows
 
 
-def start(workdir: Path, certs: BenchCertificates, server: Server, port: int, core: int) -> Running:
+def start(workdir: Path, certs: BenchCertificates, server: Server, port: int, cpus: str) -> Running:
     directory = workdir / server.name
     directory.mkdir(parents=True, exist_ok=True)
     config = aiokes_config(directory, certs)
@@ -157,7 +175,7 @@ def start(workdir: Path, certs: BenchCertificates, server: Server, port: int, co
     argv = [arg.replace("{config}", str(config)) for arg in server.argv]
     with open(directory / "server.log", "wb") as log:
         process = subprocess.Popen(
-            ["taskset", "-c", str(core), *argv],
+            ["taskset", "-c", cpus, *argv],
             stdout=subprocess.DEVNULL,  # the audit log
             stderr=log,
             env={**os.environ, **server.environment},
@@ -224,15 +242,16 @@ def _attack(
     index: int,
     duration: float,
     connections: int,
-    core: int,
+    placement: Placement,
 ) -> Row:
     targets = workdir / "targets.txt"
     url = f"https://127.0.0.1:{target.port}/v1/key/{scenario}/{KEY}"
     targets.write_text(f"POST {url}\n@{target.bodies[scenario]}\n")
     results = workdir / "results.bin"
     workers = str(connections)
-    argv = ["taskset", "-c", str(core), vegeta, "attack", "-targets", str(targets),
-            "-rate", "0", "-duration", f"{duration}s", "-http2=false",
+    rate = f"{placement.rate}/1s" if placement.rate else "0"
+    argv = ["taskset", "-c", placement.loader_cpus, vegeta, "attack", "-targets", str(targets),
+            "-rate", rate, "-duration", f"{duration}s", "-http2=false",
             "-max-workers", workers, "-workers", workers,
             "-max-connections", workers, "-connections", workers,
             "-cert", certs.client_cert, "-key", certs.client_key, "-root-certs", certs.ca_file,
@@ -326,9 +345,10 @@ def ratio_table(rows: list[Row], ours: str, theirs: str) -> str:
     return "\n".join(lines)
 
 
-def aiokes_server(name: str = "aiokes", source: str | None = None) -> Server:
+def aiokes_server(name: str = "aiokes", source: str | None = None, workers: int = 1) -> Server:
     environment = {"PYTHONPATH": source} if source else {}
-    argv = [sys.executable, "-m", "aiokes", "server", "--config", "{config}", "--workers", "1"]
+    argv = [sys.executable, "-m", "aiokes", "server", "--config", "{config}"]
+    argv += ["--workers", str(workers)]
     return Server(name, argv, environment)
 
 
@@ -336,11 +356,11 @@ def kes_server(binary: str) -> Server:
     return Server("kes", [binary, "server", "--config", "{config}"])
 
 
-def compared_servers(kes: str | None, before: str | None, *, ours: bool = True) -> list[Server]:
+def compared_servers(kes: str | None, before: str | None, workers: int = 1) -> list[Server]:
     """This checkout's aiokes, then the ``--before`` tree and the ``--kes`` binary if given."""
-    servers = [aiokes_server()] if ours else []
+    servers = [aiokes_server(workers=workers)]
     if before:
-        servers.append(aiokes_server("before", before))
+        servers.append(aiokes_server("before", before, workers))
     if kes:
         servers.append(kes_server(kes))
     return servers
