@@ -46,6 +46,7 @@ class Connection(asyncio.BufferedProtocol):
         self._queue: collections.deque[Request] = collections.deque()
         self._parsing: Request | None = None  # the request whose body is being parsed
         self._task: asyncio.Task[None] | None = None
+        self._answer_scheduled = False  # the listener answers the queue after this loop's reads
         self._refusal: str | None = None  # why the bytes after the queued requests are refused
         self._closing = False  # answer what is queued, then close (shutdown, upgrade, EOF)
         self._parse_ended = False  # after a refusal or an upgrade request: bytes are ignored
@@ -56,7 +57,7 @@ class Connection(asyncio.BufferedProtocol):
             listener.loop,
             listener.limits.header_timeout,
             self._client_too_slow,
-            lambda: self._task is not None,
+            lambda: self._task is not None or self._answer_scheduled,
         )
         self._head_started = False  # a request's head has begun and is not complete yet
         # Per message, while its head is parsed.
@@ -97,17 +98,21 @@ class Connection(asyncio.BufferedProtocol):
         except httptools.HttpParserError as exc:
             self._refuse(str(exc) or type(exc).__name__)
         if self._queue:
-            if self._task is None:
-                self._serve_at_once()
-            elif len(self._queue) > _MAX_QUEUED:
-                self._pause_reading()
+            if self._task is not None or self._answer_scheduled:
+                if len(self._queue) > _MAX_QUEUED:
+                    self._pause_reading()
+            elif self._queue[0].complete:
+                self._answer_scheduled = True
+                self._listener.answer_soon(self)
+            else:  # its body is on its way: the route reads it, under its own time limit
+                self._start_serving()
         elif self._refusal is not None and self._task is None:
             self._send_refusal()
 
     def eof_received(self) -> bool:
         if self._parsing is not None:
             self._parsing.abort()
-        if self._task is None:
+        if self._task is None and not self._answer_scheduled:
             self._close()
             return False
         self._closing = True  # half-closed: answer what was asked, then close
@@ -196,10 +201,16 @@ class Connection(asyncio.BufferedProtocol):
 
     # --- serving -------------------------------------------------------------------------
 
-    def _serve_at_once(self) -> None:
+    def answer_queued(self) -> None:
         """Answer, in order, the queued requests the handler can answer without waiting (a
         cached key's generate or decrypt); start the serving task at the first it cannot.
-        No task, coroutine or future is made for a request answered here."""
+        No task, coroutine or future is made for a request answered here. The listener calls
+        this once per loop iteration for all connections that received requests in it: the
+        answers then share the iteration's audit write and the next poll finds more requests
+        ready (answering in the read callback cost 8 % more CPU, bench/RESULTS.md §16)."""
+        self._answer_scheduled = False
+        if self._transport is None or self._task is not None or not self._queue:
+            return
         queue, answer_now = self._queue, self._answer_now
         try:
             while answer_now is not None and queue and not self._write_paused:
@@ -214,12 +225,15 @@ class Connection(asyncio.BufferedProtocol):
             self.abort()  # a bug of ours, not the client's: the traceback goes to the log
             raise
         if queue:
-            # The listener's loop, not asyncio.get_running_loop(): on Python 3.11 that calls
-            # getpid() (a syscall) each time: 0.27 µs against 0.02 µs for the attribute.
-            self._task = self._listener.loop.create_task(self._serve())
+            self._start_serving()
         else:
             self._resume_if_room()
             self._after_answers()
+
+    def _start_serving(self) -> None:
+        # The listener's loop, not asyncio.get_running_loop(): on Python 3.11 that calls
+        # getpid() (a syscall) each time: 0.27 µs against 0.02 µs for the attribute.
+        self._task = self._listener.loop.create_task(self._serve())
 
     async def _serve(self) -> None:
         """Answer the queued requests in order; runs while there are any."""
@@ -248,10 +262,6 @@ class Connection(asyncio.BufferedProtocol):
         finally:
             self._task = None
         self._after_answers()
-
-    def _resume_if_room(self) -> None:
-        if self._read_paused and len(self._queue) <= _MAX_QUEUED and not self._parse_ended:
-            self._resume_reading()
 
     def _after_answers(self) -> None:
         """Every queued request is answered: refuse, close, or wait for the next one."""
@@ -318,13 +328,10 @@ class Connection(asyncio.BufferedProtocol):
         if self._transport is None:
             raise ConnectionResetError("the client went away")
         request.streaming = True
-        head = [status_line(200, request.http10), headers, self._listener.date.line()]
-        head.append(
-            b"Connection: close\r\n\r\n"
-            if request.http10
-            else b"Transfer-Encoding: chunked\r\n\r\n"
-        )
-        self._transport.write(b"".join(head))
+        framing = b"Connection: close" if request.http10 else b"Transfer-Encoding: chunked"
+        date = self._listener.date.line()
+        line = status_line(200, request.http10)
+        self._transport.write(b"%s%s%s%s\r\n\r\n" % (line, headers, date, framing))
 
     async def write_chunk(self, request: Request, data: bytes) -> None:
         transport = self._transport
@@ -339,7 +346,7 @@ class Connection(asyncio.BufferedProtocol):
     def shutdown(self) -> None:
         """Stop taking requests: close now when idle, else after the ones being answered."""
         self._closing = True
-        if self._task is None:
+        if self._task is None and not self._answer_scheduled:
             self._close()
 
     def _refuse(self, reason: str) -> None:
@@ -374,8 +381,10 @@ class Connection(asyncio.BufferedProtocol):
             self._read_paused = True
             self._transport.pause_reading()
 
-    def _resume_reading(self) -> None:
-        if self._read_paused and self._transport is not None:
+    def _resume_if_room(self) -> None:
+        """Read again once the queue of parsed requests is short enough."""
+        room = len(self._queue) <= _MAX_QUEUED and not self._parse_ended
+        if self._read_paused and room and self._transport is not None:
             self._read_paused = False
             self._transport.resume_reading()
 

@@ -56,6 +56,7 @@ class Listener:
         self._on_stalled = on_stalled
         self._server: asyncio.Server | None = None
         self._complaints = _RateLimit()
+        self._to_answer: list[Connection] = []
 
     async def start(self, sock: socket.socket, ssl_context: ssl.SSLContext | None) -> None:
         self._server = await self.loop.create_server(
@@ -68,6 +69,23 @@ class Listener:
     def protocol(self) -> Connection:
         """The protocol of a new connection."""
         return Connection(self)
+
+    def answer_soon(self, connection: Connection) -> None:
+        """Have ``connection`` answer its queued requests once this loop iteration's reads
+        are done (:meth:`Connection.answer_queued`): one callback for all of them."""
+        if not self._to_answer:
+            self.loop.call_soon(self._answer_all)
+        self._to_answer.append(connection)
+
+    def _answer_all(self) -> None:
+        connections, self._to_answer = self._to_answer, []
+        for connection in connections:
+            try:
+                connection.answer_queued()
+            except Exception as exc:  # a bug of ours: that connection is cut, the rest served
+                self.loop.call_exception_handler(
+                    {"message": "answering a request failed", "exception": exc}
+                )
 
     async def shutdown(self, grace: float) -> None:
         """Stop accepting, close idle connections, give busy ones ``grace`` seconds to
