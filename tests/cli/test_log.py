@@ -107,12 +107,16 @@ async def test_ctrl_c_exits_with_1_as_kes_log(server: RunningServer) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "aiokes", "log", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        # A test run started in the background (`.ci/run &`) inherits SIGINT ignored, and so
+        # would the command: give it the default disposition, as a terminal's Ctrl-C finds it.
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     exited = asyncio.ensure_future(process.wait())
     try:
         await _until_subscribed(server.server.services.audit_stream, exited)
         process.send_signal(signal.SIGINT)
-        stdout, stderr = await process.communicate()  # ends: SIGINT cancels the stream
+        async with asyncio.timeout(30):  # a command that ignores Ctrl-C fails, not hangs
+            stdout, stderr = await process.communicate()  # ends: SIGINT cancels the stream
     finally:
         if process.returncode is None:
             process.kill()
@@ -121,6 +125,10 @@ async def test_ctrl_c_exits_with_1_as_kes_log(server: RunningServer) -> None:
     assert process.returncode == 1, stderr
     assert stdout.decode().startswith("Time")
     assert stderr == b""  # no traceback, no "Aborted!"
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 async def test_audit_and_error_together_is_a_usage_error(admin_env: dict[str, str]) -> None:
