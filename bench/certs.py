@@ -66,6 +66,19 @@ def make_certificates(directory: Path) -> BenchCertificates:
     )
 
 
+_CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=False,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
@@ -91,7 +104,16 @@ def _certificate(
         .not_valid_after(now + _VALIDITY)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
-    if not ca:
+    # Key identifiers and the CA's key usage: what Python 3.13's default VERIFY_X509_STRICT
+    # (RFC 5280) demands of a chain, so clients on any Python accept these certificates.
+    builder = builder.add_extension(
+        x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+    ).add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False
+    )
+    if ca:
+        builder = builder.add_extension(_CA_KEY_USAGE, critical=True)
+    else:
         builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=False)
     if server:
         names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(_LOOPBACK))]
