@@ -29,7 +29,7 @@ from aiokes.config import (
 from aiokes.errors import ConfigError
 from aiokes.keystore import Keystore
 
-DATA = Path(__file__).parent / "data" / "config"
+DATA = Path(__file__).parent.parent / "data" / "config"
 INVALID = DATA / "invalid"
 ADMIN = "3ecfcdf38fcbe141ae26a1030f81e96b753365a46760ae6b578698a97c59fd22"
 CLIENT = "02ef5321ca409dbc7b10e7e8ee44d1c3b91e4bf6e2198befdebee6312745267b"

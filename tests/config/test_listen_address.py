@@ -16,7 +16,7 @@ from aiokes.config import ListenAddress, ServerConfig, parse_config, parse_liste
 from aiokes.errors import ConfigError
 from aiokes.server.listener import listen_socket
 
-DATA = Path(__file__).parent / "data" / "config"
+DATA = Path(__file__).parent.parent / "data" / "config"
 MINIMAL = (DATA / "minimal.yml").read_text()
 EVERY_INTERFACE = "0.0.0.0"  # what KES listens on without a host
 
