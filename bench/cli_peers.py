@@ -45,12 +45,12 @@ def saturate_command(
     from bench.saturate import (
         Placement,
         compared_servers,
-        find_vegeta,
         ratio_table,
         rows_json,
         rows_table,
         saturate,
     )
+    from bench.vegeta import find_vegeta
 
     try:
         loader = find_vegeta(vegeta)
@@ -98,7 +98,8 @@ def instructions(
     """Instructions per request under callgrind (steady on a noisy machine), vs KES."""
     from bench.instructions import Windows, count_instructions, counts_table
     from bench.machine import describe_machine
-    from bench.saturate import compared_servers, find_vegeta
+    from bench.saturate import compared_servers
+    from bench.vegeta import find_vegeta
 
     if len(sizes) != 2 or sizes[0] >= sizes[1]:
         raise click.BadParameter(f"{sizes}: expected SMALL,LARGE request counts, SMALL < LARGE")

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.certs import BenchCertificates, make_certificates
-from bench.saturate import KEY, Running, Server, parse_report, prepare, start
+from bench.saturate import Running, Server, prepare, start, write_targets
+from bench.vegeta import Load, vegeta_argv, vegeta_figures
 
 __all__ = ["Count", "Windows", "count_instructions", "counts_table", "per_request"]
 
@@ -128,26 +129,13 @@ class _Window:
         return answered, int(found.group(1))
 
     def _attack(self, requests: int) -> int:
-        port, name = self.target.port, self.target.server.name
-        targets = self.workdir / name / f"{self.scenario}.targets"
-        body = self.target.bodies[self.scenario]
-        targets.write_text(f"POST https://127.0.0.1:{port}/v1/key/{self.scenario}/{KEY}\n@{body}\n")
-        results = self.workdir / name / "instructions.bin"
-        seconds = requests / self.windows.rate
-        connections = str(self.windows.connections)
-        argv = [self.vegeta, "attack", "-targets", str(targets), "-rate", f"{self.windows.rate}/1s",
-                "-duration", f"{seconds:.3f}s", "-http2=false", "-connections", connections,
-                "-max-connections", connections, "-cert", self.certs.client_cert,
-                "-key", self.certs.client_key, "-root-certs", self.certs.ca_file,
-                "-timeout", "60s", "-output", str(results)]  # fmt: skip
-        subprocess.run(["taskset", "-c", "1", *argv], check=True)
-        report = subprocess.run(
-            [self.vegeta, "report", "-type=json", str(results)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        figures = parse_report(report.stdout)
+        directory, name = self.workdir / self.target.server.name, self.target.server.name
+        targets, results = directory / f"{self.scenario}.targets", directory / "instructions.bin"
+        write_targets(targets, self.target, self.scenario)
+        windows = self.windows
+        load = Load(windows.rate, requests / windows.rate, windows.connections, "1", timeout=60.0)
+        subprocess.run(vegeta_argv(self.vegeta, self.certs, targets, results, load), check=True)
+        figures = vegeta_figures(self.vegeta, results)
         if figures["success"] < 1.0:
             raise RuntimeError(f"{name} {self.scenario}: not every answer was a 2xx")
         return int(figures["requests"])

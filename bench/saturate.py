@@ -19,7 +19,6 @@ import base64
 import http.client
 import json
 import os
-import shutil
 import signal
 import ssl
 import statistics
@@ -34,6 +33,7 @@ from typing import Any
 from bench.certs import BenchCertificates, make_certificates
 from bench.scenarios import CONTEXT
 from bench.serverconfig import aiokes_config
+from bench.vegeta import Load, vegeta_argv, vegeta_figures
 
 __all__ = [
     "KEY",
@@ -42,13 +42,12 @@ __all__ = [
     "Running",
     "Server",
     "compared_servers",
-    "find_vegeta",
-    "parse_report",
     "prepare",
     "ratio_table",
     "rows_table",
     "saturate",
     "start",
+    "write_targets",
 ]
 
 KEY = "bench-key"
@@ -92,29 +91,6 @@ class Row:
     loader_cores: float
     p50_ms: float
     p99_ms: float
-
-
-def find_vegeta(path: str | None) -> str:
-    found = path or os.environ.get("VEGETA") or shutil.which("vegeta")
-    if not found or not os.access(found, os.X_OK):
-        raise FileNotFoundError(
-            "vegeta not found: pass --vegeta, set VEGETA or put it on PATH "
-            "(go install github.com/tsenart/vegeta/v12@latest)"
-        )
-    return found
-
-
-def parse_report(text: str) -> dict[str, float]:
-    """The figures of ``vegeta report -type=json`` this harness uses (latencies in ms)."""
-    report = json.loads(text)
-    latencies = report["latencies"]
-    return {
-        "requests": float(report["requests"]),
-        "success": float(report["success"]),
-        "throughput": float(report["throughput"]),
-        "p50_ms": latencies["50th"] / 1e6,
-        "p99_ms": latencies["99th"] / 1e6,
-    }
 
 
 @dataclass(slots=True)
@@ -244,27 +220,18 @@ def _attack(
     connections: int,
     placement: Placement,
 ) -> Row:
-    targets = workdir / "targets.txt"
-    url = f"https://127.0.0.1:{target.port}/v1/key/{scenario}/{KEY}"
-    targets.write_text(f"POST {url}\n@{target.bodies[scenario]}\n")
-    results = workdir / "results.bin"
-    workers = str(connections)
-    rate = f"{placement.rate}/1s" if placement.rate else "0"
-    argv = ["taskset", "-c", placement.loader_cpus, vegeta, "attack", "-targets", str(targets),
-            "-rate", rate, "-duration", f"{duration}s", "-http2=false",
-            "-max-workers", workers, "-workers", workers,
-            "-max-connections", workers, "-connections", workers,
-            "-cert", certs.client_cert, "-key", certs.client_key, "-root-certs", certs.ca_file,
-            "-timeout", "10s", "-output", str(results)]  # fmt: skip
+    targets, results = workdir / "targets.txt", workdir / "results.bin"
+    write_targets(targets, target, scenario)
+    load = Load(
+        placement.rate, duration, connections, placement.loader_cpus, 10.0, workers=connections
+    )
+    argv = vegeta_argv(vegeta, certs, targets, results, load)
     cpu_before, started = _cpu_seconds(target.process.pid), time.monotonic()
     loader = subprocess.Popen(argv)
     _, _, usage = os.wait4(loader.pid, 0)
     wall = time.monotonic() - started
     server_seconds = _cpu_seconds(target.process.pid) - cpu_before
-    report = subprocess.run(
-        [vegeta, "report", "-type=json", str(results)], capture_output=True, text=True, check=True
-    )
-    figures = parse_report(report.stdout)
+    figures = vegeta_figures(vegeta, results)
     answered = figures["requests"] * figures["success"]
     return Row(
         round=index,
@@ -279,6 +246,12 @@ def _attack(
         p50_ms=figures["p50_ms"],
         p99_ms=figures["p99_ms"],
     )
+
+
+def write_targets(path: Path, target: Running, scenario: str) -> None:
+    """vegeta's targets file: the scenario's route on ``target`` with the body prepared."""
+    url = f"https://127.0.0.1:{target.port}/v1/key/{scenario}/{KEY}"
+    path.write_text(f"POST {url}\n@{target.bodies[scenario]}\n")
 
 
 def _cpu_seconds(pid: int) -> float:

@@ -256,7 +256,8 @@ def test_handler_measurement_refuses_to_measure_error_answers() -> None:
 
 
 def test_saturate_reads_vegetas_report_and_compares_servers_round_by_round() -> None:
-    from bench.saturate import Row, parse_report, ratio_table
+    from bench.saturate import Row, ratio_table
+    from bench.vegeta import parse_report
 
     report = json.dumps(
         {
@@ -291,7 +292,7 @@ def test_saturate_reads_vegetas_report_and_compares_servers_round_by_round() -> 
 
 
 def test_saturate_refuses_to_run_without_a_loader(tmp_path: Path) -> None:
-    from bench.saturate import find_vegeta
+    from bench.vegeta import find_vegeta
 
     with pytest.raises(FileNotFoundError, match="vegeta not found"):
         find_vegeta(str(tmp_path / "no-such-vegeta"))
