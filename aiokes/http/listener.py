@@ -15,12 +15,12 @@ from aiokes.http.request import Request
 from aiokes.http.response import DateHeader, Response
 from aiokes.log import error_logger
 
-__all__ = ["Handler", "ImmediateHandler", "Limits", "Listener"]
+__all__ = ["EagerHandler", "Handler", "Limits", "Listener"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-class ImmediateHandler(Protocol):
+class EagerHandler(Protocol):
     """A handler that can also answer some requests without waiting (see
     :meth:`aiokes.api.dispatch.Dispatcher.answer_now`); ``None`` means: await the handler."""
 
@@ -42,7 +42,7 @@ class Listener:
 
     def __init__(
         self,
-        handler: Handler | ImmediateHandler,
+        handler: Handler | EagerHandler,
         *,
         limits: Limits = Limits(),
         on_stalled: Callable[[], None] = lambda: None,
