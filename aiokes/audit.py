@@ -55,26 +55,33 @@ class AuditLog:
     def line(
         self, ip: str, method: str, path: str, identity: str, status: int, duration: float
     ) -> bytes:
+        return self.finish_line(self.request_part(path, method, ip, identity), status, duration)
+
+    def request_part(self, path: str, method: str, ip: str, identity: str) -> bytes:
+        """``"request":{…},"response":{"code":`` for one client and path: the part of a line
+        that repeats (the same clients ask for the same keys all day), so it is remembered."""
+        part = self._requests.get((path, method, ip, identity))
+        if part is None:
+            part = self._new_request_part(path, method, ip, identity)
+        return part
+
+    def finish_line(self, request_part: bytes, status: int, duration: float) -> bytes:
+        """The line of a request whose :meth:`request_part` is given, answered now."""
         now = time.time()
         second = int(now)
         if second != self._second:  # strftime once a second, not once a request
             self._second = second
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
-        # The request part repeats: the same clients ask for the same keys all day.
-        middle = self._requests.get((path, method, ip, identity))
-        if middle is None:
-            middle = self._request_part(path, method, ip, identity)
         micros = int((now - second) * 1e6)
         return b'{"time":"%s.%06dZ",%s%d,"time":%d}}\n' % (
             self._prefix,
             micros,
-            middle,
+            request_part,
             status,
             int(duration * 1e9),
         )
 
-    def _request_part(self, path: str, method: str, ip: str, identity: str) -> bytes:
-        """``"request":{…},"response":{"code":`` for one client and path, remembered."""
+    def _new_request_part(self, path: str, method: str, ip: str, identity: str) -> bytes:
         # Only the path is the client's free text; the method is an HTTP token, the address an
         # IP and the identity hex, none of which can need JSON escaping.
         text = path

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 from aiokes.api.call import Call, Services
 from aiokes.api.routes import Auth, ImmediateHandler, Route
@@ -20,6 +21,7 @@ from aiokes.api.state import ServerState
 from aiokes.api.wire import error_response
 from aiokes.errors import APIError, BadRequest
 from aiokes.http import BadBody, Request, Response, header_block
+from aiokes.identity import valid_name
 from aiokes.log import error_logger
 from aiokes.tls import peer_identity
 
@@ -30,6 +32,9 @@ _NOT_FOUND = b"404 page not found\n"
 _NOT_FOUND_HEADERS = header_block(
     {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"}
 )
+# Lanes one connection keeps (MinIO asks for a handful of keys; a client asking for
+# thousands just works them out again).
+_LANES_PER_CONNECTION = 64
 
 
 class Dispatcher:
@@ -50,49 +55,55 @@ class Dispatcher:
         """The answer to ``request`` if it needs no waiting, audited and metered exactly as
         :meth:`__call__` would; ``None`` otherwise, having done nothing (then call that)."""
         started = time.perf_counter()
-        state = self.state
-        path = request.path
-        found = state.routes.find(path)
-        if found is None or not request.complete:
+        lane = request.memo.get(request.path)
+        if lane is None or lane.state is not self.state or lane.method != request.method:
+            lane = self._open_lane(request)
+        immediate = lane.immediate
+        if immediate is None or not request.complete:
             return None
-        route, resource = found
-        immediate = route.immediate
-        if immediate is None:
+        try:
+            body = request.body_at_hand(lane.max_body)
+        except BadBody:
+            return None  # the full path answers it (one place for the body's errors)
+        if body is None:
             return None
-        peer = peer_identity(request.ssl_object)
-        identity = peer or ""
         try:
-            _admit(request.method, route, state, peer, route.canonical_path(resource))
-        except APIError as exc:
-            response = error_response(exc)
-        else:
-            try:
-                body = request.body_at_hand(route.max_body) if route.max_body else b""
-            except BadBody:
-                return None  # the full path answers it (one place for the body's errors)
-            if body is None:
-                return None
-            call = Call(request, state, self.services, route, identity, resource, body)
-            answer = self._immediate(immediate, call, started)
-            if answer is None:
-                return None
-            response = answer
-        self._audit(request, path, identity, response.status, started)
-        return response
-
-    def _immediate(
-        self, immediate: ImmediateHandler, call: Call, started: float
-    ) -> Response | None:
-        try:
-            response = immediate(call)
+            response = immediate(lane.state, lane.resource, body)
         except APIError as exc:
             response = error_response(exc)
         except Exception:
-            error_logger.exception("%s %s: internal error", call.request.method, call.request.path)
+            error_logger.exception("%s %s: internal error", request.method, request.path)
             response = error_response(APIError("internal server error", status=500))
-        if response is not None and call.route.metered:
-            self._metrics.observe(response.status, time.perf_counter() - started)
+        if response is None:
+            return None
+        duration = time.perf_counter() - started
+        self._metrics.observe(response.status, duration)
+        audit, stream = self._audit_log, self._audit_stream
+        if audit.enabled or stream.active:
+            self._audit_line(audit.finish_line(lane.audit_part, response.status, duration))
         return response
+
+    def _open_lane(self, request: Request) -> _Lane:
+        """Work out, once per connection, method and path, what :meth:`answer_now` needs."""
+        memo = request.memo
+        if len(memo) >= _LANES_PER_CONNECTION:
+            memo.clear()  # bounded: the paths are the client's choice
+        state, path, method = self.state, request.path, request.method
+        identity = peer_identity(request.ssl_object)
+        lane = _Lane(state, method, "", 0, None, b"")
+        found = state.routes.find(path)
+        if found is not None:
+            route, resource = found
+            immediate = route.immediate
+            if immediate is not None and route.metered and valid_name(resource):
+                try:
+                    _admit(method, route, state, identity, route.canonical_path(resource))
+                except APIError:
+                    immediate = None  # refused: the full path answers, with its error
+                part = self._audit_log.request_part(path, method, request.remote, identity or "")
+                lane = _Lane(state, method, resource, route.max_body, immediate, part)
+        memo[path] = lane
+        return lane
 
     async def __call__(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -169,15 +180,35 @@ class Dispatcher:
         self, request: Request, path: str, identity: str, status: int, started: float
     ) -> None:
         audit, stream = self._audit_log, self._audit_stream
-        streaming = stream.active
-        if not (audit.enabled or streaming):
+        if not (audit.enabled or stream.active):
             return
         duration = time.perf_counter() - started
-        line = audit.line(request.remote, request.method, path, identity, status, duration)
+        self._audit_line(
+            audit.line(request.remote, request.method, path, identity, status, duration)
+        )
+
+    def _audit_line(self, line: bytes) -> None:
         self._metrics.audit_event()
-        audit.write(line)
-        if streaming:
+        self._audit_log.write(line)
+        stream = self._audit_stream
+        if stream.active:
             stream.publish(line)
+
+
+@dataclass(frozen=True, slots=True)
+class _Lane:
+    """What one connection's requests for one method and path need on the immediate path,
+    worked out on the first and kept for the rest (a connection's client and the state's
+    routes and policies do not change under it; a reload makes a new state, so new lanes).
+    ``immediate`` is ``None`` when the full path must answer: no such route, no immediate
+    handler, an invalid key name, or a refusal, whose error the full path writes."""
+
+    state: ServerState
+    method: str
+    resource: str  # a valid key name when there is an immediate handler
+    max_body: int
+    immediate: ImmediateHandler | None
+    audit_part: bytes  # the request's part of the audit line (aiokes.audit)
 
 
 def _admit(method: str, route: Route, state: ServerState, identity: str | None, path: str) -> None:

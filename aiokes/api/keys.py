@@ -8,6 +8,7 @@ from typing import Any
 
 from aiokes._go.base64 import b64encode_std
 from aiokes.api.call import Call
+from aiokes.api.state import ServerState
 from aiokes.api.wire import (
     base64_response,
     context_field,
@@ -128,16 +129,15 @@ async def delete(call: Call) -> Response:
 
 # The hot routes come in pairs. ``*_now`` answers a request whose key is cached (and, for
 # encrypt/decrypt, whose data is small) without suspending: the dispatcher calls it from the
-# connection's read callback, with no task and no coroutine (bench/RESULTS.md, section 16).
-# It returns ``None`` otherwise, having changed nothing, and the async handler serves the
-# request from the start. Both check the name, then the body, then the key, so a bad request
-# gets the same error either way.
+# connection's read callback, with no task and no coroutine (bench/RESULTS.md, section 16),
+# and only for a valid key name. It returns ``None`` otherwise, having changed nothing, and
+# the async handler serves the request from the start. Both check the name, then the body,
+# then the key, so a bad request gets the same error either way.
 
 
-def generate_now(call: Call) -> Response | None:
-    name = key_name(call.resource)
-    context = _context(call)
-    version = call.state.master_keys.cached(name)
+def generate_now(state: ServerState, name: str, body: bytes) -> Response | None:
+    context = context_field(body) if body else b""
+    version = state.master_keys.cached(name)
     if version is None:
         return None
     return data_key_response(*version.key.seal_new_data_key(context))
@@ -155,12 +155,12 @@ def _context(call: Call) -> bytes:
     return context_field(call.body) if call.body else b""
 
 
-def encrypt_now(call: Call) -> Response | None:
-    return _transform_now(call, "plaintext", "ciphertext", seal=True)
+def encrypt_now(state: ServerState, name: str, body: bytes) -> Response | None:
+    return _transform_now(state, name, body, "plaintext", "ciphertext", seal=True)
 
 
-def decrypt_now(call: Call) -> Response | None:
-    return _transform_now(call, "ciphertext", "plaintext", seal=False)
+def decrypt_now(state: ServerState, name: str, body: bytes) -> Response | None:
+    return _transform_now(state, name, body, "ciphertext", "plaintext", seal=False)
 
 
 async def encrypt(call: Call) -> Response:
@@ -171,11 +171,12 @@ async def decrypt(call: Call) -> Response:
     return await _transform(call, "ciphertext", "plaintext", seal=False)
 
 
-def _transform_now(call: Call, given: str, answer: str, *, seal: bool) -> Response | None:
-    name = key_name(call.resource)
-    data, context = data_and_context(call.body, given)
-    version = call.state.master_keys.cached(name)
-    if version is None or len(data) > call.state.config.crypto_inline_limit:
+def _transform_now(
+    state: ServerState, name: str, body: bytes, given: str, answer: str, *, seal: bool
+) -> Response | None:
+    data, context = data_and_context(body, given)
+    version = state.master_keys.cached(name)
+    if version is None or len(data) > state.config.crypto_inline_limit:
         return None
     key = version.key
     result = key.encrypt(data, context) if seal else key.decrypt(data, context)

@@ -11,13 +11,15 @@ from aiokes.http import Response
 
 if TYPE_CHECKING:
     from aiokes.api.call import Call
+    from aiokes.api.state import ServerState
 
 __all__ = ["Auth", "Handler", "ImmediateHandler", "Route", "RouteTable"]
 
 Handler = Callable[["Call"], Awaitable[Response]]
 # A route's answer without waiting, when it has one at hand (a cached key, a small body);
-# ``None`` when the request needs its asynchronous handler, having done nothing.
-ImmediateHandler = Callable[["Call"], Response | None]
+# ``None`` when the request needs its asynchronous handler, having done nothing. Called with
+# the state, the resource (always a valid key name: only key routes have one) and the body.
+ImmediateHandler = Callable[["ServerState", str, bytes], Response | None]
 MAX_BODY = 1_000_000  # KES HEAD: 1 * mem.MB, decimal
 LEGACY_MAX_BODY = 1 << 20  # bulk decrypt comes from the LEGACY API, which allowed 1 MiB
 

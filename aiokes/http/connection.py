@@ -44,6 +44,7 @@ class Connection(asyncio.BufferedProtocol):
         self._remote = ""
         self._ssl_object: Any = None
         self._queue: collections.deque[Request] = collections.deque()
+        self._memo: dict[str, Any] = {}  # the handler's, for this connection (Request.memo)
         self._parsing: Request | None = None  # the request whose body is being parsed
         self._task: asyncio.Task[None] | None = None
         self._answer_scheduled = False  # the listener answers the queue after this loop's reads
@@ -186,6 +187,7 @@ class Connection(asyncio.BufferedProtocol):
             keep_alive=parser.should_keep_alive(),
             expect_continue=self._expect_continue and not http10,
             channel=self,
+            memo=self._memo,
         )
         self._parsing = request
         self._queue.append(request)

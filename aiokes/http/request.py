@@ -45,6 +45,7 @@ class Request:
         "keep_alive",
         "limit",
         "malformed",
+        "memo",
         "method",
         "path",
         "remote",
@@ -64,6 +65,7 @@ class Request:
         keep_alive: bool,
         expect_continue: bool,
         channel: Connection,
+        memo: dict[str, Any],
     ) -> None:
         self.method = method
         self.path = path
@@ -74,6 +76,9 @@ class Request:
         self.keep_alive = keep_alive
         self.expect_continue = expect_continue
         self._channel = channel
+        # The connection's: what the handler worked out for earlier requests on it (whose
+        # client, and so identity, is the same), keyed by path.
+        self.memo = memo
         self.complete = False  # the whole message (body included) has been parsed
         self.aborted = False  # the connection went away before the body was complete
         self.malformed = False  # the body's framing broke (a bad chunk size)

@@ -14,7 +14,7 @@ from tests.api.helpers import send
 from tests.conftest import RecordingHandler, StartServer
 
 
-def _broken(call: Call) -> Response:
+def _broken(*args: object) -> Response:
     raise RuntimeError("a bug")
 
 
