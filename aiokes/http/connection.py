@@ -31,6 +31,7 @@ _BAD_REQUEST = (
 )
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _FRAMING_NAME_LENGTHS = frozenset(map(len, (b"content-length", b"transfer-encoding", b"expect")))
+_METHODS = {name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELETE")}
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -61,6 +62,9 @@ class Connection(asyncio.BufferedProtocol):
             lambda: self._task is not None or self._answer_scheduled,
         )
         self._head_started = False  # a request's head has begun and is not complete yet
+        self._head_timed = False  # ... and the header timeout runs for it (it spans reads)
+        self._last_url = b""  # the previous request's target and path: clients repeat them
+        self._last_path = ""
         # Per message, while its head is parsed.
         self._url = b""
         self._content_lengths = 0
@@ -98,6 +102,11 @@ class Connection(asyncio.BufferedProtocol):
             self._refuse(str(cause))
         except httptools.HttpParserError as exc:
             self._refuse(str(exc) or type(exc).__name__)
+        if self._head_started and not self._head_timed:
+            # A head that began in this read and is not complete: Go's ReadHeaderTimeout
+            # starts now. Heads that arrive whole (nearly all) never need a timer moved.
+            self._head_timed = True
+            self._deadline.wait(self._listener.limits.header_timeout)
         if self._queue:
             if self._task is not None or self._answer_scheduled:
                 if len(self._queue) > _MAX_QUEUED:
@@ -148,7 +157,6 @@ class Connection(asyncio.BufferedProtocol):
         self._chunked = False
         self._expect_continue = False
         self._head_started = True
-        self._deadline.wait(self._listener.limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -173,13 +181,20 @@ class Connection(asyncio.BufferedProtocol):
             raise Refused("ambiguous message length")
 
     def on_headers_complete(self) -> None:
-        self._deadline.lift()  # the body's time is bounded by the route that reads it
+        if self._head_timed:
+            self._head_timed = False
+            self._deadline.lift()  # the body's time is bounded by the route that reads it
         self._head_started = False
         parser = self._parser
         http10 = parser.get_http_version() == "1.0"
+        url = self._url
+        if url != self._last_url:
+            self._last_path = request_path(url)
+            self._last_url = url
+        method = parser.get_method()
         request = Request(
-            parser.get_method().decode("ascii"),
-            request_path(self._url),
+            _METHODS.get(method) or method.decode("ascii"),
+            self._last_path,
             self._remote,
             self._ssl_object,
             content_length=self._content_length,
@@ -203,13 +218,14 @@ class Connection(asyncio.BufferedProtocol):
 
     # --- serving -------------------------------------------------------------------------
 
-    def answer_queued(self) -> None:
+    def answer_queued(self, date: bytes) -> None:
         """Answer, in order, the queued requests the handler can answer without waiting (a
         cached key's generate or decrypt); start the serving task at the first it cannot.
         No task, coroutine or future is made for a request answered here. The listener calls
         this once per loop iteration for all connections that received requests in it: the
         answers then share the iteration's audit write and the next poll finds more requests
-        ready (answering in the read callback cost 8 % more CPU, bench/RESULTS.md §16)."""
+        ready (answering in the read callback cost 8 % more CPU, bench/RESULTS.md §16).
+        ``date`` is the iteration's ``Date`` header line."""
         self._answer_scheduled = False
         if self._transport is None or self._task is not None or not self._queue:
             return
@@ -221,7 +237,7 @@ class Connection(asyncio.BufferedProtocol):
                 if response is None:
                     break
                 queue.popleft()
-                if not self._answer(request, response):
+                if not self._answer(request, response, date):
                     return
         except Exception:
             self.abort()  # a bug of ours, not the client's: the traceback goes to the log
@@ -250,7 +266,7 @@ class Connection(asyncio.BufferedProtocol):
                 finally:
                     if queue:
                         queue.popleft()
-                if not self._answer(request, response):
+                if not self._answer(request, response, self._listener.date.line()):
                     return
                 if self._write_paused:
                     await self._drain()
@@ -272,11 +288,12 @@ class Connection(asyncio.BufferedProtocol):
         elif self._closing:
             self._close()
         elif self._head_started:  # the next head's time starts now, as in Go
+            self._head_timed = True
             self._deadline.wait(self._listener.limits.header_timeout)
         elif self._parsing is None:
             self._deadline.wait(self._listener.limits.keepalive_timeout)
 
-    def _answer(self, request: Request, response: Response) -> bool:
+    def _answer(self, request: Request, response: Response, date: bytes) -> bool:
         """Write ``response``; whether the connection stays open for the next request."""
         transport = self._transport
         if transport is None:
@@ -295,7 +312,7 @@ class Connection(asyncio.BufferedProtocol):
             head = b"%s%s%sContent-Length: %d\r\n%s" % (
                 status_line(response.status, request.http10),
                 response.header_block,
-                self._listener.date.line(),
+                date,
                 len(body),
                 end,
             )

@@ -79,9 +79,10 @@ class Listener:
 
     def _answer_all(self) -> None:
         connections, self._to_answer = self._to_answer, []
+        date = self.date.line()
         for connection in connections:
             try:
-                connection.answer_queued()
+                connection.answer_queued(date)
             except Exception as exc:  # a bug of ours: that connection is cut, the rest served
                 self.loop.call_exception_handler(
                     {"message": "answering a request failed", "exception": exc}
