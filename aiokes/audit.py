@@ -35,10 +35,7 @@ class AuditLog:
         self._second = -1
         self._prefix = b""
         self._requests: dict[tuple[str, str, str, str], bytes] = {}
-
-    @property
-    def enabled(self) -> bool:
-        return self._out is not None
+        self.enabled = False  # whether lines go anywhere; read once per request
 
     def configure(self, level: int | None, file: str = "") -> None:
         """Audit events are INFO: a level above it (or ``None``, KES's ``off``) disables them.
@@ -51,6 +48,7 @@ class AuditLog:
             self._out, self._owned = os.fdopen(descriptor, "ab"), True
         else:
             self._out = sys.stdout.buffer
+        self.enabled = True
 
     def line(
         self, ip: str, method: str, path: str, identity: str, status: int, duration: float
@@ -126,6 +124,7 @@ class AuditLog:
         if self._owned and self._out is not None:
             self._out.close()
         self._out, self._owned = None, False
+        self.enabled = False
 
 
 def _optional(name: str, value: str) -> str:

@@ -38,10 +38,11 @@ class LogStream:
         self._forward: Callable[[bytes], None] | None = None
         self._wanted: Callable[[], Awaitable[None]] | None = None
         self._unwanted: Callable[[], None] | None = None
+        # Whether publishing reaches anyone: read once per request, so kept, not computed.
+        self.active = False
 
-    @property
-    def active(self) -> bool:
-        return bool(self._subscribers) or self._forward is not None
+    def _update_active(self) -> None:
+        self.active = bool(self._subscribers) or self._forward is not None
 
     def publish(self, event: bytes) -> None:
         """Send one ndjson line (ending in a newline) to every subscriber."""
@@ -58,6 +59,7 @@ class LogStream:
     def forward_to(self, forward: Callable[[bytes], None] | None) -> None:
         """Also hand every published event to ``forward`` (``None``: stop)."""
         self._forward = forward
+        self._update_active()
 
     def on_demand(
         self, wanted: Callable[[], Awaitable[None]], unwanted: Callable[[], None]
@@ -82,6 +84,7 @@ class LogStream:
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(_SUBSCRIBER_BACKLOG)
         first = not self._subscribers
         self._subscribers.add(queue)
+        self._update_active()
         subscription = Subscription(self, queue)
         if first and self._wanted is not None:
             try:
@@ -103,6 +106,7 @@ class LogStream:
         if queue not in self._subscribers:
             return
         self._subscribers.discard(queue)
+        self._update_active()
         if not self._subscribers and self._unwanted is not None:
             self._unwanted()
 

@@ -15,7 +15,7 @@ import httptools
 
 from aiokes.http.deadline import ClientDeadline
 from aiokes.http.request import Refused, Request, request_path
-from aiokes.http.response import Response, status_line
+from aiokes.http.response import STATUS_LINES, Response, status_line
 
 if TYPE_CHECKING:
     from aiokes.http.listener import Listener
@@ -245,7 +245,8 @@ class Connection(asyncio.BufferedProtocol):
         if queue:
             self._start_serving()
         else:
-            self._resume_if_room()
+            if self._read_paused:
+                self._resume_if_room()
             self._after_answers()
 
     def _start_serving(self) -> None:
@@ -310,7 +311,7 @@ class Connection(asyncio.BufferedProtocol):
             else:
                 end = b"Connection: close\r\n\r\n"
             head = b"%s%s%sContent-Length: %d\r\n%s" % (
-                status_line(response.status, request.http10),
+                STATUS_LINES[response.status, request.http10],
                 response.header_block,
                 date,
                 len(body),

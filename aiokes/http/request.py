@@ -100,7 +100,8 @@ class Request:
 
     def finish(self) -> None:
         self.complete = True
-        self._wake()
+        if self._waiter is not None:  # nobody waits for a body that came with its head
+            self._wake()
 
     def abort(self, *, malformed: bool = False) -> None:
         self.aborted = True

@@ -29,10 +29,10 @@ class Response:
     ) -> None:
         self.status = status
         self.body = body
-        if headers is None:
-            self.header_block = b""
-        elif isinstance(headers, bytes):
+        if isinstance(headers, bytes):  # first: every hot answer gives a ready-made block
             self.header_block = headers
+        elif headers is None:
+            self.header_block = b""
         else:
             self.header_block = header_block(headers)
         self.sent = False  # True once a streaming handler wrote it itself
@@ -64,11 +64,11 @@ class _StatusLines(dict[tuple[int, bool], bytes]):
         return line
 
 
-_STATUS_LINES = _StatusLines()
+STATUS_LINES = _StatusLines()  # by (status, http10); indexed directly on the hot path
 
 
 def status_line(status: int, http10: bool = False) -> bytes:
-    return _STATUS_LINES[status, http10]
+    return STATUS_LINES[status, http10]
 
 
 class DateHeader:
