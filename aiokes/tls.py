@@ -19,7 +19,7 @@ from aiokes._openssl_verify import accept_any_client_certificate
 from aiokes.errors import TLSError
 from aiokes.identity import identity_of_certificate
 
-__all__ = ["load_server_certificate", "peer_identity", "server_context"]
+__all__ = ["ServerContext", "load_server_certificate", "peer_identity", "server_context"]
 
 
 def server_context(
@@ -37,7 +37,7 @@ def server_context(
     has ``skip_auth`` (KES then only *requests* a certificate and answers 400 on routes that
     need one).
     """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context = ServerContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(["http/1.1"])
     load_server_certificate(context, cert_file, key_file, password)
@@ -49,6 +49,36 @@ def server_context(
     else:
         accept_any_client_certificate(context)
     return context
+
+
+class ServerContext(ssl.SSLContext):
+    """A server context whose connections read and write through OpenSSL's C methods.
+
+    uvloop serves TLS through memory BIOs: per request it calls the connection's
+    ``SSLObject.read``, ``write`` and twice ``pending``, each a Python method of the stdlib
+    that only forwards to the same method of the C object (``SSLObject._sslobj``). Giving
+    the connection those C methods as its own attributes (uvloop binds them once, at the
+    handshake) spares the four Python calls; the calls, arguments and errors are the same.
+    """
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        connection = super().wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+        direct = getattr(connection, "_sslobj", None)  # the stdlib's own name for it
+        if direct is not None:
+            attributes = vars(connection)
+            for name in _FORWARDED_METHODS:
+                attributes[name] = getattr(direct, name)
+        return connection
+
+
+_FORWARDED_METHODS = ("read", "write", "pending")
 
 
 def load_server_certificate(

@@ -160,3 +160,40 @@ def test_a_context_whose_verify_mode_is_not_the_one_set_is_refused(
     monkeypatch.setattr(_openssl_verify, "_ssl_ctx_pointer", lambda context: pointer_of_other)
     with pytest.raises(TLSError, match="cannot install the client-certificate policy"):
         server_context(*server_files)
+
+
+def test_a_served_connection_reads_and_writes_through_openssl_directly(
+    tmp_path: Path, server_files: tuple[str, str]
+) -> None:
+    """uvloop binds ``read``, ``write`` and ``pending`` once per connection; they must be the
+    C methods (no stdlib forwarding call per request) and behave as the stdlib's."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = self_signed_certificate(key, common_name="app", validity=datetime.timedelta(1))
+    client = _client(tmp_path, certificate, key)
+    s_in, s_out, c_in, c_out = (ssl.MemoryBIO() for _ in range(4))
+    server_side = server_context(*server_files).wrap_bio(s_in, s_out, server_side=True)
+    client_side = client.wrap_bio(c_in, c_out)
+    for _ in range(8):
+        for endpoint, source, sink in ((client_side, c_out, s_in), (server_side, s_out, c_in)):
+            with contextlib.suppress(ssl.SSLWantReadError):
+                endpoint.do_handshake()
+            sink.write(source.read())
+    direct = vars(server_side)
+    assert {name: type(direct[name]).__name__ for name in ("read", "write", "pending")} == {
+        "read": "builtin_function_or_method",
+        "write": "builtin_function_or_method",
+        "pending": "builtin_function_or_method",
+    }
+    with pytest.raises(ssl.SSLWantReadError):  # nothing arrived: the stdlib's error
+        server_side.read(1024)
+    client_side.write(b"GET /version HTTP/1.1\r\n\r\n")
+    s_in.write(c_out.read())
+    buffer = bytearray(64)
+    count: object = server_side.read(64, buffer)  # into a buffer: a count (typeshed: bytes)
+    assert count == 25
+    assert bytes(buffer[:25]) == b"GET /version HTTP/1.1\r\n\r\n"
+    assert server_side.pending() == 0
+    assert server_side.write(b"HTTP/1.1 200 OK\r\n\r\n") == 19
+    c_in.write(s_out.read())
+    assert client_side.read(64) == b"HTTP/1.1 200 OK\r\n\r\n"
+    assert peer_identity(server_side) == identity_of_certificate(certificate)
