@@ -15,7 +15,7 @@ import httptools
 
 from aiokes.http.deadline import ClientDeadline
 from aiokes.http.request import Refused, Request, request_path
-from aiokes.http.response import STATUS_LINES, Response, status_line
+from aiokes.http.response import BAD_REQUEST, CONTINUE, DATE, STATUS_LINES, Response
 
 if TYPE_CHECKING:
     from aiokes.http.listener import Listener
@@ -24,12 +24,6 @@ __all__ = ["Connection"]
 
 _READ_SIZE = 64 * 1024
 _MAX_QUEUED = 8  # parsed requests waiting for their turn before reading pauses
-# Go's answer to a request it cannot parse, byte for byte (net/http's "400 Bad Request").
-_BAD_REQUEST = (
-    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Connection: close\r\n\r\n400 Bad Request"
-)
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _FRAMING_NAME_LENGTHS = frozenset(map(len, (b"content-length", b"transfer-encoding", b"expect")))
 _METHODS = {name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELETE")}
 
@@ -63,11 +57,8 @@ class Connection(asyncio.BufferedProtocol):
         )
         self._head_started = False  # a request's head has begun and is not complete yet
         self._head_timed = False  # ... and the header timeout runs for it (it spans reads)
-        self._last_url = b""  # the previous request's target and path: clients repeat them
-        self._last_path = ""
-        # Per message, while its head is parsed.
-        self._url = b""
-        self._content_lengths = 0
+        self._last_url, self._last_path = b"", ""  # clients repeat their request targets
+        self._url = b""  # this and the next: per message, while its head is parsed
         self._content_length: int | None = None
         self._chunked = False
         self._expect_continue = False
@@ -152,7 +143,6 @@ class Connection(asyncio.BufferedProtocol):
 
     def on_message_begin(self) -> None:
         self._url = b""
-        self._content_lengths = 0
         self._content_length = None
         self._chunked = False
         self._expect_continue = False
@@ -168,17 +158,18 @@ class Connection(asyncio.BufferedProtocol):
             return
         name = name.lower()
         if name == b"content-length":
-            self._content_lengths += 1
+            if self._content_length is not None or self._chunked:
+                raise Refused("ambiguous message length")
             self._content_length = int(value)  # llhttp has checked it is all digits
         elif name == b"transfer-encoding":
             # Go serves only "chunked"; anything else (a list, another coding) is ambiguous.
             if value.lower() != b"chunked" or self._chunked:
                 raise Refused("unsupported Transfer-Encoding")
+            if self._content_length is not None:
+                raise Refused("ambiguous message length")
             self._chunked = True
         elif name == b"expect":
             self._expect_continue = value.lower() == b"100-continue"
-        if self._content_lengths > 1 or (self._chunked and self._content_lengths):
-            raise Refused("ambiguous message length")
 
     def on_headers_complete(self) -> None:
         if self._head_timed:
@@ -222,10 +213,10 @@ class Connection(asyncio.BufferedProtocol):
         """Answer, in order, the queued requests the handler can answer without waiting (a
         cached key's generate or decrypt); start the serving task at the first it cannot.
         No task, coroutine or future is made for a request answered here. The listener calls
-        this once per loop iteration for all connections that received requests in it: the
-        answers then share the iteration's audit write and the next poll finds more requests
-        ready (answering in the read callback cost 8 % more CPU, bench/RESULTS.md §16).
-        ``date`` is the iteration's ``Date`` header line."""
+        this (with the iteration's ``Date`` line) once per loop iteration for all connections
+        that received requests in it: the answers then share the iteration's audit write and
+        the next poll finds more ready (answering in the read callback cost 8 % more CPU, §16
+        of bench/RESULTS.md)."""
         self._answer_scheduled = False
         if self._transport is None or self._task is not None or not self._queue:
             return
@@ -259,7 +250,7 @@ class Connection(asyncio.BufferedProtocol):
         queue = self._queue
         try:
             if self._write_paused:
-                await self._drain()
+                await self.drain()
             while queue and self._transport is not None:
                 request = queue[0]
                 try:
@@ -267,10 +258,10 @@ class Connection(asyncio.BufferedProtocol):
                 finally:
                     if queue:
                         queue.popleft()
-                if not self._answer(request, response, self._listener.date.line()):
+                if not self._answer(request, response, DATE.line()):
                     return
                 if self._write_paused:
-                    await self._drain()
+                    await self.drain()
                 self._resume_if_room()
         except (ConnectionError, asyncio.CancelledError):
             self.abort()  # the client left (or the server stops): nobody to answer
@@ -327,7 +318,8 @@ class Connection(asyncio.BufferedProtocol):
             self._close()
         return keep
 
-    async def _drain(self) -> None:
+    async def drain(self) -> None:
+        """Wait until the client takes what was written (at once unless writing paused)."""
         if self._transport is None:
             raise ConnectionResetError("the client went away")
         if self._write_paused:
@@ -338,28 +330,16 @@ class Connection(asyncio.BufferedProtocol):
 
     def send_continue(self) -> None:
         if self._transport is not None:
-            self._transport.write(_CONTINUE)
+            self._transport.write(CONTINUE)
 
     def body_stalled(self) -> None:
         self._listener.stalled(self._remote, "the request body")
 
-    async def start_stream(self, request: Request, headers: bytes) -> None:
-        """Send the head of a streaming (chunked) response; see :meth:`write_chunk`."""
+    def send(self, data: bytes) -> None:
+        """Write ``data`` as it is (a streaming answer's head and chunks)."""
         if self._transport is None:
             raise ConnectionResetError("the client went away")
-        request.streaming = True
-        framing = b"Connection: close" if request.http10 else b"Transfer-Encoding: chunked"
-        date = self._listener.date.line()
-        line = status_line(200, request.http10)
-        self._transport.write(b"%s%s%s%s\r\n\r\n" % (line, headers, date, framing))
-
-    async def write_chunk(self, request: Request, data: bytes) -> None:
-        transport = self._transport
-        if transport is None:
-            raise ConnectionResetError("the client went away")
-        transport.write(data if request.http10 else b"%x\r\n%s\r\n" % (len(data), data))
-        if self._write_paused:
-            await self._drain()
+        self._transport.write(data)
 
     # --- closing and timeouts ------------------------------------------------------------
 
@@ -384,7 +364,7 @@ class Connection(asyncio.BufferedProtocol):
 
     def _send_refusal(self) -> None:
         if self._transport is not None:
-            self._transport.write(_BAD_REQUEST)
+            self._transport.write(BAD_REQUEST)
         self._close()
 
     def _client_too_slow(self) -> None:

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from aiokes.http.connection import Connection
 from aiokes.http.request import Request
-from aiokes.http.response import DateHeader, Response
+from aiokes.http.response import DATE, Response
 from aiokes.log import error_logger
 
 __all__ = ["EagerHandler", "Handler", "Limits", "Listener"]
@@ -50,7 +50,6 @@ class Listener:
         self.handler = handler
         self.limits = limits
         self.loop = asyncio.get_running_loop()
-        self.date = DateHeader()
         self.connections: set[Connection] = set()
         self._all_closed = asyncio.Event()
         self._on_stalled = on_stalled
@@ -79,7 +78,7 @@ class Listener:
 
     def _answer_all(self) -> None:
         connections, self._to_answer = self._to_answer, []
-        date = self.date.line()
+        date = DATE.line()
         for connection in connections:
             try:
                 connection.answer_queued(date)

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import httptools
 
-from aiokes.http.response import Response
+from aiokes.http.response import DATE, Response, status_line
 
 if TYPE_CHECKING:
     from aiokes.http.connection import Connection
@@ -155,7 +155,11 @@ class Request:
 
     async def stream(self, headers: bytes) -> Stream:
         """Start a streaming answer (200, chunked); its handler returns ``Stream.response``."""
-        await self._channel.start_stream(self, headers)
+        channel = self._channel
+        framing = b"Connection: close" if self.http10 else b"Transfer-Encoding: chunked"
+        head = (status_line(200, self.http10), headers, DATE.line(), framing)
+        channel.send(b"%s%s%s%s\r\n\r\n" % head)
+        self.streaming = True
         return Stream(self)
 
 
@@ -170,7 +174,12 @@ class Stream:
         self.response.sent = True
 
     async def write(self, data: bytes) -> None:
-        await self._request._channel.write_chunk(self._request, data)
+        """Send ``data`` as one chunk (as it is in HTTP/1.0, which then closes); wait while
+        the client is slow to take it."""
+        request = self._request
+        chunk = data if request.http10 else b"%x\r\n%s\r\n" % (len(data), data)
+        request._channel.send(chunk)
+        await request._channel.drain()
 
 
 class Refused(Exception):

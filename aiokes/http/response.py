@@ -8,7 +8,14 @@ import http
 import time
 from collections.abc import Mapping
 
-__all__ = ["Response", "status_line"]
+__all__ = ["BAD_REQUEST", "CONTINUE", "DATE", "STATUS_LINES", "Response", "status_line"]
+
+# Go's answer to a request it cannot parse, byte for byte (net/http's "400 Bad Request").
+BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\n400 Bad Request"
+)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class Response:
@@ -86,3 +93,6 @@ class DateHeader:
             self._second = second
             self._line = b"Date: %s\r\n" % email.utils.formatdate(second, usegmt=True).encode()
         return self._line
+
+
+DATE = DateHeader()  # one clock per process: every connection reads the same line
