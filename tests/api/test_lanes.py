@@ -24,6 +24,7 @@ async def test_a_reload_that_revokes_a_policy_refuses_the_next_request_on_the_sa
         text = server.config_file.read_text()
         server.config_file.write_text(text.replace("/v1/key/generate/my-key*", "/v1/nothing"))
         await server.server.reload()
+        await server.client().generate_key("my-key")  # cached again after the reload
         await raw.send(request("PUT", "/v1/key/generate/my-key", GENERATE_BODY))
         refused = await raw.answer()
     fresh = await send(server, "PUT", "/v1/key/generate/my-key", GENERATE_BODY, who=server.app)

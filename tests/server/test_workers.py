@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import trustme
 from aiokes.client import Client
 from aiokes.errors import NotAllowed
 from tests.conftest import ClientIdentity, make_identity
+from tests.http.raw import open_raw, request
 from tests.server_process import config_head, spawn_server, stop_process, write_server_files
 
 
@@ -55,17 +57,33 @@ def _comm(pid: int) -> str:
         return ""
 
 
-@pytest.fixture
-async def two_workers(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[ServerProcess]:
+async def _workers(tmp_path: Path, tls_ca: trustme.CA, count: int) -> ServerProcess:
     admin = write_server_files(tmp_path, tls_ca)
     app = make_identity(tmp_path, "app")
     config_file = tmp_path / "config.yml"
     config_file.write_text(_config(tmp_path, admin.identity, app.identity, "/v1/key/generate/*"))
-    process, port = await spawn_server(config_file, "--addr", "127.0.0.1:0", "--workers", "2")
+    process, port = await spawn_server(
+        config_file, "--addr", "127.0.0.1:0", "--workers", str(count)
+    )
+    return ServerProcess(process, port, config_file, str(tmp_path / "ca.crt"), admin, app)
+
+
+@pytest.fixture
+async def two_workers(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[ServerProcess]:
+    server = await _workers(tmp_path, tls_ca, 2)
     try:
-        yield ServerProcess(process, port, config_file, str(tmp_path / "ca.crt"), admin, app)
+        yield server
     finally:
-        await stop_process(process)
+        await stop_process(server.process)
+
+
+@pytest.fixture
+async def three_workers(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[ServerProcess]:
+    server = await _workers(tmp_path, tls_ca, 3)
+    try:
+        yield server
+    finally:
+        await stop_process(server.process)
 
 
 async def test_requests_on_every_connection_are_counted_across_workers(
@@ -139,6 +157,44 @@ async def test_sighup_reloads_every_worker(two_workers: ServerProcess) -> None:
             if denied == 6:
                 break
             await asyncio.sleep(0.1)
+
+
+async def test_a_reload_reaches_connections_kept_alive_across_it_on_every_worker(
+    three_workers: ServerProcess,
+) -> None:
+    """Each worker remembers per connection what its immediate path worked out (route,
+    admission); requests on connections opened before a SIGHUP are judged by the new policy,
+    whichever worker holds them."""
+    server = three_workers
+    async with server.client(server.admin) as admin:
+        await admin.create_key("lane")
+    context = ssl.create_default_context(cafile=server.ca_file)
+    context.load_cert_chain(server.app.cert_file, server.app.key_file)
+    generate = request("PUT", "/v1/key/generate/lane", b'{"context":"Y3R4"}')
+    async with contextlib.AsyncExitStack() as stack:
+        kept = [await stack.enter_async_context(open_raw(server.port, context)) for _ in range(9)]
+        for raw in kept:
+            await raw.send(generate)
+            assert (await raw.answer()).status == 200
+        text = server.config_file.read_text().replace("/v1/key/generate/*", "/v1/nothing")
+        server.config_file.write_text(text)
+        server.process.send_signal(signal.SIGHUP)
+        async with asyncio.timeout(30):
+            while True:  # every worker has reloaded once fresh connections are all refused
+                statuses = set()
+                for _ in range(9):
+                    async with open_raw(server.port, context) as fresh:
+                        await fresh.send(generate)
+                        statuses.add((await fresh.answer()).status)
+                if statuses == {403}:
+                    break
+                await asyncio.sleep(0.1)
+        for _ in range(9):  # the reload emptied the caches: the key must be cached again
+            async with server.client(server.admin) as admin:
+                await admin.generate_key("lane")
+        for raw in kept:
+            await raw.send(generate)
+            assert (await raw.answer()).status == 403
 
 
 async def test_sigterm_stops_all_workers_and_exits_zero(two_workers: ServerProcess) -> None:
