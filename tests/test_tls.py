@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import ssl
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import trustme
@@ -39,7 +40,18 @@ def _client(tmp_path: Path, certificate: x509.Certificate, key: object) -> ssl.S
     return context
 
 
-def _handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> ssl.SSLObject:
+class _Link(NamedTuple):
+    """Both ends of an in-memory TLS connection and the BIOs between them."""
+
+    server: ssl.SSLObject
+    client: ssl.SSLObject
+    to_server: ssl.MemoryBIO
+    from_server: ssl.MemoryBIO
+    to_client: ssl.MemoryBIO
+    from_client: ssl.MemoryBIO
+
+
+def _link(server: ssl.SSLContext, client: ssl.SSLContext) -> _Link:
     s_in, s_out, c_in, c_out = (ssl.MemoryBIO() for _ in range(4))
     server_side = server.wrap_bio(s_in, s_out, server_side=True)
     client_side = client.wrap_bio(c_in, c_out)
@@ -48,7 +60,11 @@ def _handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> ssl.SSLObject:
             with contextlib.suppress(ssl.SSLWantReadError):
                 endpoint.do_handshake()
             sink.write(source.read())
-    return server_side
+    return _Link(server_side, client_side, s_in, s_out, c_in, c_out)
+
+
+def _handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> ssl.SSLObject:
+    return _link(server, client).server
 
 
 def _expired(key: ed25519.Ed25519PrivateKey) -> x509.Certificate:
@@ -170,14 +186,8 @@ def test_a_served_connection_reads_and_writes_through_openssl_directly(
     key = ec.generate_private_key(ec.SECP256R1())
     certificate = self_signed_certificate(key, common_name="app", validity=datetime.timedelta(1))
     client = _client(tmp_path, certificate, key)
-    s_in, s_out, c_in, c_out = (ssl.MemoryBIO() for _ in range(4))
-    server_side = server_context(*server_files).wrap_bio(s_in, s_out, server_side=True)
-    client_side = client.wrap_bio(c_in, c_out)
-    for _ in range(8):
-        for endpoint, source, sink in ((client_side, c_out, s_in), (server_side, s_out, c_in)):
-            with contextlib.suppress(ssl.SSLWantReadError):
-                endpoint.do_handshake()
-            sink.write(source.read())
+    link = _link(server_context(*server_files), client)
+    server_side, client_side = link.server, link.client
     direct = vars(server_side)
     assert {name: type(direct[name]).__name__ for name in ("read", "write", "pending")} == {
         "read": "builtin_function_or_method",
@@ -187,13 +197,13 @@ def test_a_served_connection_reads_and_writes_through_openssl_directly(
     with pytest.raises(ssl.SSLWantReadError):  # nothing arrived: the stdlib's error
         server_side.read(1024)
     client_side.write(b"GET /version HTTP/1.1\r\n\r\n")
-    s_in.write(c_out.read())
+    link.to_server.write(link.from_client.read())
     buffer = bytearray(64)
     count: object = server_side.read(64, buffer)  # into a buffer: a count (typeshed: bytes)
     assert count == 25
     assert bytes(buffer[:25]) == b"GET /version HTTP/1.1\r\n\r\n"
     assert server_side.pending() == 0
     assert server_side.write(b"HTTP/1.1 200 OK\r\n\r\n") == 19
-    c_in.write(s_out.read())
+    link.to_client.write(link.from_server.read())
     assert client_side.read(64) == b"HTTP/1.1 200 OK\r\n\r\n"
     assert peer_identity(server_side) == identity_of_certificate(certificate)

@@ -11,7 +11,7 @@ import signal
 import socket
 import ssl
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,33 +57,39 @@ def _comm(pid: int) -> str:
         return ""
 
 
-async def _workers(tmp_path: Path, tls_ca: trustme.CA, count: int) -> ServerProcess:
-    admin = write_server_files(tmp_path, tls_ca)
-    app = make_identity(tmp_path, "app")
-    config_file = tmp_path / "config.yml"
-    config_file.write_text(_config(tmp_path, admin.identity, app.identity, "/v1/key/generate/*"))
-    process, port = await spawn_server(
-        config_file, "--addr", "127.0.0.1:0", "--workers", str(count)
-    )
-    return ServerProcess(process, port, config_file, str(tmp_path / "ca.crt"), admin, app)
+StartWorkers = Callable[[int], Awaitable[ServerProcess]]
 
 
 @pytest.fixture
-async def two_workers(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[ServerProcess]:
-    server = await _workers(tmp_path, tls_ca, 2)
-    try:
-        yield server
-    finally:
+async def start_workers(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[StartWorkers]:
+    """Start ``aiokes server --workers N`` (once per test); stopped after the test."""
+    started: list[ServerProcess] = []
+
+    async def start(count: int) -> ServerProcess:
+        admin = write_server_files(tmp_path, tls_ca)
+        app = make_identity(tmp_path, "app")
+        config_file = tmp_path / "config.yml"
+        allowed = "/v1/key/generate/*"
+        config_file.write_text(_config(tmp_path, admin.identity, app.identity, allowed))
+        argv = ("--addr", "127.0.0.1:0", "--workers", str(count))
+        process, port = await spawn_server(config_file, *argv)
+        server = ServerProcess(process, port, config_file, str(tmp_path / "ca.crt"), admin, app)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
         await stop_process(server.process)
 
 
 @pytest.fixture
-async def three_workers(tmp_path: Path, tls_ca: trustme.CA) -> AsyncIterator[ServerProcess]:
-    server = await _workers(tmp_path, tls_ca, 3)
-    try:
-        yield server
-    finally:
-        await stop_process(server.process)
+async def two_workers(start_workers: StartWorkers) -> ServerProcess:
+    return await start_workers(2)
+
+
+@pytest.fixture
+async def three_workers(start_workers: StartWorkers) -> ServerProcess:
+    return await start_workers(3)
 
 
 async def test_requests_on_every_connection_are_counted_across_workers(
