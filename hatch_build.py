@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+from hatchling.builders.wheel import WheelBuilderConfig
 
 ENABLE_VARIABLE = "AIOKES_COMPILE"
 # Build requirements only when compiling. mypy is pinned: its version decides the C code.
@@ -86,7 +87,7 @@ def built_extensions(workdir: Path, modules: list[str]) -> dict[str, str]:
     return {str(workdir / path): path.as_posix() for path in [*wanted, shared]}
 
 
-class CompileRequestPath(BuildHookInterface):  # type: ignore[type-arg]
+class CompileRequestPath(BuildHookInterface[WheelBuilderConfig]):  # the wheel target's hook
     PLUGIN_NAME = "custom"
 
     _workdir: Path | None = None
