@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+# Every annotation's type is imported at run time, none under TYPE_CHECKING: mypyc (the
+# compiled build, hatch_build.py) looks a compiled dataclass's field types up in the module.
+from aiokes.api.routes import Route
+from aiokes.api.state import ServerState
 from aiokes.audit import AuditLog
+from aiokes.cache.source import KeySource
 from aiokes.http import Request
 from aiokes.log import LogStream
 from aiokes.metrics import Metrics
-
-if TYPE_CHECKING:
-    from aiokes.api.routes import Route
-    from aiokes.api.state import ServerState
-    from aiokes.cache.source import KeySource
 
 __all__ = ["Call", "Services"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from aiokes.__about__ import __version__
+from aiokes.build import describe
 from aiokes.cli._exit import KesGroup, use_kes_exit_codes
 from aiokes.cli.bench import bench
 from aiokes.cli.identity import identity
@@ -26,8 +27,24 @@ from aiokes.cli.tombstone import tombstone
 __all__ = ["main"]
 
 
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``-v/--version``: the version and which build runs (:func:`aiokes.build.describe`),
+    looked up only when asked for."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"aiokes, version {__version__} ({describe()})")
+        ctx.exit()
+
+
 @click.group("aiokes", cls=KesGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "-v", "--version", prog_name="aiokes")
+@click.option(
+    "-v",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version, and whether the request path is compiled, and exit.",
+)
 def main() -> None:
     """aiokes: a KES-compatible key encryption service.
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from aiokes.__about__ import __version__
+from aiokes.build import describe
 from aiokes.config import ListenAddress, ServerConfig, load_config, parse_listen_address
 from aiokes.errors import AiokesError
 from aiokes.identity import is_identity
@@ -181,6 +182,7 @@ def _banner(
     levels = f"error={_level(config.log.error_level)} audit={_level(config.log.audit_level)}"
     rows = [
         ("Version", f"aiokes {__version__}  (Python {sys.version.split()[0]})"),
+        ("Build", describe()),  # the compiled build or not: the operator cannot tell otherwise
         ("KMS", config.keystore.describe()),
         ("API", f"https://{shown}:{port}"),
         ("Workers", str(workers)),
