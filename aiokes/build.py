@@ -37,8 +37,9 @@ REQUEST_PATH = (
     "aiokes.identity",
     "aiokes.metrics",
     "aiokes.policy",
-    "aiokes.tls",
 )
+# Not aiokes.tls: its ServerContext subclasses ssl.SSLContext, which mypyc 2.4.1 cannot
+# compile (an internal error), and its work is per connection, not per request.
 
 
 def compiled_modules() -> tuple[str, ...]:
