@@ -12,10 +12,16 @@ from bench.cli_options import default_out, echo_machine, ints_option, write_json
 
 __all__ = ["instructions", "saturate_command"]
 
+_COMPILED_HELP = (
+    "An installed compiled build, measured as 'compiled': "
+    "pip install --no-deps --target DIR <wheel built with AIOKES_COMPILE=1>."
+)
+
 
 @click.command("saturate")
 @click.option("--kes", "kes", default=None, help="A KES binary you built, measured alongside.")
 @click.option("--before", default=None, help="Another aiokes source tree, measured as 'before'.")
+@click.option("--compiled", default=None, help=_COMPILED_HELP)
 @click.option("--vegeta", default=None, help="The vegeta binary (default: $VEGETA or PATH).")
 @click.option("--scenario", "scenarios", default="generate,decrypt", show_default=True)
 @click.option("--rounds", type=click.IntRange(1, 50), default=3, show_default=True)
@@ -31,6 +37,7 @@ __all__ = ["instructions", "saturate_command"]
 def saturate_command(
     kes: str | None,
     before: str | None,
+    compiled: str | None,
     vegeta: str | None,
     scenarios: str,
     rounds: int,
@@ -44,6 +51,7 @@ def saturate_command(
     from bench.machine import describe_machine
     from bench.saturate import (
         Placement,
+        compared_pairs,
         compared_servers,
         ratio_table,
         rows_json,
@@ -60,7 +68,8 @@ def saturate_command(
     if not set(chosen) <= {"generate", "decrypt"}:
         raise click.BadParameter(f"'{scenarios}': generate and/or decrypt")
     placement = Placement.all_cores(rate) if all_cores else Placement(rate=rate)
-    servers = compared_servers(kes, before, (os.cpu_count() or 1) if all_cores else 1)
+    workers = (os.cpu_count() or 1) if all_cores else 1
+    servers = compared_servers(kes, before, workers, compiled=compiled)
     out = out or default_out()
     machine = describe_machine()
     rows = saturate(
@@ -76,21 +85,23 @@ def saturate_command(
     )
     echo_machine(machine)
     click.echo(rows_table(rows))
-    for other in [server.name for server in servers[1:]]:
+    for ours, theirs in compared_pairs([server.name for server in servers]):
         click.echo()
-        click.echo(ratio_table(rows, "aiokes", other))
+        click.echo(ratio_table(rows, ours, theirs))
     write_json(out / "saturate.json", {"machine": machine, "rows": rows_json(rows)})
 
 
 @click.command("instructions")
 @click.option("--kes", "kes", default=None, help="A KES binary you built, measured alongside.")
 @click.option("--before", default=None, help="Another aiokes source tree, measured as 'before'.")
+@click.option("--compiled", default=None, help=_COMPILED_HELP)
 @click.option("--vegeta", default=None, help="The vegeta binary (default: $VEGETA or PATH).")
 @click.option("--requests", "sizes", default="500,2500", show_default=True, callback=ints_option)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
 def instructions(
     kes: str | None,
     before: str | None,
+    compiled: str | None,
     vegeta: str | None,
     sizes: tuple[int, ...],
     out: Path | None,
@@ -110,10 +121,12 @@ def instructions(
     out = out or default_out()
     counts = count_instructions(
         out,
-        compared_servers(kes, before),
+        compared_servers(kes, before, compiled=compiled),
         loader,
         Windows(small=sizes[0], large=sizes[1]),
         progress=lambda line: click.echo(line, err=True),
     )
     echo_machine(describe_machine())
     click.echo(counts_table(counts))
+    if compiled:
+        click.echo(counts_table(counts, ours="compiled", theirs="kes", rows=False))

@@ -145,15 +145,19 @@ def _callgrind_control(flag: str, pid: str) -> None:
     subprocess.run(["callgrind_control", flag, pid], check=True, capture_output=True)
 
 
-def counts_table(counts: list[Count], ours: str = "aiokes", theirs: str = "kes") -> str:
+def counts_table(
+    counts: list[Count], ours: str = "aiokes", theirs: str = "kes", *, rows: bool = True
+) -> str:
+    """The counts (unless not ``rows``) and, per scenario, ``theirs``/``ours``."""
     lines = [
         "| scenario | server | requests counted | instructions per request |",
         "|---|---|---:|---:|",
     ]
-    lines += [
-        f"| {c.scenario} | {c.server} | {c.requests} | {c.instructions_per_request:,.0f} |"
-        for c in counts
-    ]
+    if rows:
+        lines += [
+            f"| {c.scenario} | {c.server} | {c.requests} | {c.instructions_per_request:,.0f} |"
+            for c in counts
+        ]
     by_key = {(c.server, c.scenario): c.instructions_per_request for c in counts}
     for scenario in dict.fromkeys(c.scenario for c in counts):
         if (ours, scenario) in by_key and (theirs, scenario) in by_key:

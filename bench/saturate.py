@@ -41,6 +41,7 @@ __all__ = [
     "Row",
     "Running",
     "Server",
+    "compared_pairs",
     "compared_servers",
     "prepare",
     "ratio_table",
@@ -329,14 +330,25 @@ def kes_server(binary: str) -> Server:
     return Server("kes", [binary, "server", "--config", "{config}"])
 
 
-def compared_servers(kes: str | None, before: str | None, workers: int = 1) -> list[Server]:
-    """This checkout's aiokes, then the ``--before`` tree and the ``--kes`` binary if given."""
+def compared_servers(
+    kes: str | None, before: str | None, workers: int = 1, *, compiled: str | None = None
+) -> list[Server]:
+    """This checkout's aiokes, then the ``--compiled`` build, the ``--before`` tree and the
+    ``--kes`` binary, those given."""
     servers = [aiokes_server(workers=workers)]
+    if compiled:
+        servers.append(aiokes_server("compiled", compiled, workers))
     if before:
         servers.append(aiokes_server("before", before, workers))
     if kes:
         servers.append(kes_server(kes))
     return servers
+
+
+def compared_pairs(names: list[str]) -> list[tuple[str, str]]:
+    """Which servers the ratio tables compare: each aiokes build with every server after it."""
+    ours = [name for name in names if name in ("aiokes", "compiled")]
+    return [(a, b) for a in ours for b in names[names.index(a) + 1 :]]
 
 
 def rows_json(rows: list[Row]) -> list[dict[str, Any]]:

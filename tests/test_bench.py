@@ -321,3 +321,23 @@ def test_instructions_command_wants_a_small_and_a_large_window() -> None:
     result = CliRunner().invoke(bench_main, ["instructions", "--requests", "2500,500"])
     assert result.exit_code == 2
     assert "SMALL < LARGE" in result.output
+
+
+def test_a_compiled_build_is_measured_beside_this_checkout_and_compared_with_every_peer() -> None:
+    from bench.instructions import Count, counts_table
+    from bench.saturate import compared_pairs, compared_servers
+
+    servers = compared_servers("/peers/kes", "/tmp/before", compiled="/tmp/compiled")
+    assert [server.name for server in servers] == ["aiokes", "compiled", "before", "kes"]
+    assert servers[1].environment == {"PYTHONPATH": "/tmp/compiled"}
+    assert compared_pairs([server.name for server in servers]) == [
+        ("aiokes", "compiled"),
+        ("aiokes", "before"),
+        ("aiokes", "kes"),
+        ("compiled", "before"),
+        ("compiled", "kes"),
+    ]
+    counts = [Count("compiled", "decrypt", 2000, 100_000.0), Count("kes", "decrypt", 2000, 90e3)]
+    table = counts_table(counts, ours="compiled", rows=False)
+    assert "| **decrypt** | kes/compiled | | **0.90** |" in table
+    assert "| decrypt | compiled |" not in table
