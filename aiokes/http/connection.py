@@ -188,12 +188,12 @@ class Connection(asyncio.BufferedProtocol):
             self._last_path,
             self._remote,
             self._ssl_object,
-            content_length=self._content_length,
-            http10=http10,
-            keep_alive=parser.should_keep_alive(),
-            expect_continue=self._expect_continue and not http10,
-            channel=self,
-            memo=self._memo,
+            self._content_length,
+            http10,
+            parser.should_keep_alive(),
+            self._expect_continue,
+            self,
+            self._memo,
         )
         self._parsing = request
         self._queue.append(request)
