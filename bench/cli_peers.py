@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -29,6 +30,13 @@ _COMPILED_HELP = (
 @click.option("--connections", type=click.IntRange(1, 5000), default=64, show_default=True)
 @click.option("--rate", type=click.IntRange(0), default=0, help="Requests/s (0: saturate).")
 @click.option(
+    "--server-quota",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Cap each server to this many cores (a cgroup; root): saturated with the loader to "
+    "spare, req/s per quota is throughput per core. Latency is then meaningless.",
+)
+@click.option(
     "--all-cores",
     is_flag=True,
     help="Servers and loader share every core; aiokes runs one worker per core.",
@@ -44,11 +52,13 @@ def saturate_command(
     duration: float,
     connections: int,
     rate: int,
+    server_quota: float | None,
     all_cores: bool,
     out: Path | None,
 ) -> None:
     """aiokes (and KES, and an older aiokes) on core 0, saturated by vegeta on core 1."""
     from bench.machine import describe_machine
+    from bench.quota import QuotaError
     from bench.saturate import (
         Placement,
         compared_pairs,
@@ -68,21 +78,26 @@ def saturate_command(
     if not set(chosen) <= {"generate", "decrypt"}:
         raise click.BadParameter(f"'{scenarios}': generate and/or decrypt")
     placement = Placement.all_cores(rate) if all_cores else Placement(rate=rate)
+    if server_quota:
+        placement = dataclasses.replace(placement, server_quota=server_quota)
     workers = (os.cpu_count() or 1) if all_cores else 1
     servers = compared_servers(kes, before, workers, compiled=compiled)
     out = out or default_out()
     machine = describe_machine()
-    rows = saturate(
-        out,
-        servers,
-        vegeta=loader,
-        scenarios=chosen,
-        rounds=rounds,
-        duration=duration,
-        connections=connections,
-        placement=placement,
-        progress=lambda line: click.echo(line, err=True),
-    )
+    try:
+        rows = saturate(
+            out,
+            servers,
+            vegeta=loader,
+            scenarios=chosen,
+            rounds=rounds,
+            duration=duration,
+            connections=connections,
+            placement=placement,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    except QuotaError as exc:
+        raise click.ClickException(str(exc)) from None
     echo_machine(machine)
     click.echo(rows_table(rows))
     for ours, theirs in compared_pairs([server.name for server in servers]):

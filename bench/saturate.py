@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.certs import BenchCertificates, make_certificates
+from bench.quota import CpuQuota
 from bench.scenarios import CONTEXT
 from bench.serverconfig import aiokes_config
 from bench.vegeta import Load, vegeta_argv, vegeta_figures
@@ -72,6 +73,7 @@ class Placement:
     server_cpus: str = "0"
     loader_cpus: str = "1"
     rate: int = 0
+    server_quota: float = 0.0  # cores each server may use (bench/quota.py); 0: no cap
 
     @classmethod
     def all_cores(cls, rate: int = 0) -> Placement:
@@ -117,8 +119,9 @@ def saturate(
     """Start every server on the placement's server CPUs (one at a time is measured), drive
     each with vegeta on its loader CPUs; one :class:`Row` per round, scenario and server."""
     certs = make_certificates(workdir / "certs")
+    quota = CpuQuota(placement.server_quota) if placement.server_quota else None
     running = [
-        start(workdir, certs, server, 7500 + i, placement.server_cpus)
+        start(workdir, certs, server, 7500 + i, placement.server_cpus, quota)
         for i, server in enumerate(servers)
     ]
     rows = []
@@ -141,15 +144,26 @@ def saturate(
                 target.process.wait(15)
             except subprocess.TimeoutExpired:
                 target.process.kill()
+        if quota is not None:
+            quota.remove()
     return rows
 
 
-def start(workdir: Path, certs: BenchCertificates, server: Server, port: int, cpus: str) -> Running:
+def start(
+    workdir: Path,
+    certs: BenchCertificates,
+    server: Server,
+    port: int,
+    cpus: str,
+    quota: CpuQuota | None = None,
+) -> Running:
     directory = workdir / server.name
     directory.mkdir(parents=True, exist_ok=True)
     config = aiokes_config(directory, certs)
     config.write_text(config.read_text().replace("127.0.0.1:7373", f"127.0.0.1:{port}"))
     argv = [arg.replace("{config}", str(config)) for arg in server.argv]
+    if quota is not None:
+        argv = quota.wrap(argv)
     with open(directory / "server.log", "wb") as log:
         process = subprocess.Popen(
             ["taskset", "-c", cpus, *argv],

@@ -10,6 +10,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -341,3 +342,27 @@ def test_a_compiled_build_is_measured_beside_this_checkout_and_compared_with_eve
     table = counts_table(counts, ours="compiled", rows=False)
     assert "| **decrypt** | kes/compiled | | **0.90** |" in table
     assert "| decrypt | compiled |" not in table
+
+
+def test_a_cpu_quota_runs_the_server_in_a_capped_cgroup(tmp_path: Path) -> None:
+    """``--server-quota``: the wrapped argv joins the cgroup before it becomes the server,
+    so the server and all it starts are capped from the first instruction."""
+    from bench.quota import CpuQuota, QuotaError
+
+    try:
+        quota = CpuQuota(0.25, name=f"aiokes-bench-test-{os.getpid()}")
+    except QuotaError as exc:
+        pytest.skip(str(exc))  # not root, or no cgroup cpu controller on this machine
+    try:
+        limits = {p.name: p.read_text().split() for p in quota.directory.glob("cpu.*")}
+        quota_line = limits.get("cpu.max") or limits["cpu.cfs_quota_us"]
+        assert quota_line[0] == "25000"
+        script = "cat /proc/self/cgroup"
+        joined = subprocess.run(quota.wrap(["sh", "-c", script]), capture_output=True, text=True)
+        assert joined.returncode == 0, joined.stderr
+        assert f"/{quota.directory.name}" in joined.stdout
+    finally:
+        quota.remove()
+    assert not quota.directory.exists()
+    with pytest.raises(QuotaError, match="not between"):
+        CpuQuota(0)
