@@ -136,7 +136,7 @@ async def delete(call: Call) -> Response:
 
 
 def generate_now(state: ServerState, name: str, body: bytes) -> Response | None:
-    context = context_field(body) if body else b""
+    context = _context(body)
     version = state.master_keys.cached(name)
     if version is None:
         return None
@@ -145,14 +145,14 @@ def generate_now(state: ServerState, name: str, body: bytes) -> Response | None:
 
 async def generate(call: Call) -> Response:
     name = key_name(call.resource)
-    context = _context(call)
+    context = _context(call.body)
     version = await load_key(call, name)
     return data_key_response(*version.key.seal_new_data_key(context))
 
 
-def _context(call: Call) -> bytes:
+def _context(body: bytes) -> bytes:
     # A body-less PUT/POST is a valid request (empty context); MinIO always sends one.
-    return context_field(call.body) if call.body else b""
+    return context_field(body) if body else b""
 
 
 def encrypt_now(state: ServerState, name: str, body: bytes) -> Response | None:

@@ -20,7 +20,6 @@ __all__ = ["KEY_SIZE", "SecretKey", "key_id", "new_data_key"]
 
 KEY_SIZE = 32
 _AES256 = Cipher.AES256  # a module global: enum attribute lookups cost on the hot path
-_IV_END = KEY_SIZE + IV_SIZE  # in seal_new_data_key's one random read: key, iv, nonce
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -59,13 +58,8 @@ class SecretKey:
         they are disjoint parts of its output, so each is as random as if drawn alone.
         """
         random = os.urandom(KEY_SIZE + RANDOM_SIZE)
-        plaintext, iv = random[:KEY_SIZE], random[KEY_SIZE:_IV_END]
-        if self.cipher is _AES256:  # MinIO's every request: _seal's AES case, written out
-            aead: AESGCM | ChaCha20Poly1305 = AESGCM(self._prf.digest(iv))
-        else:
-            aead = self._aead(self.cipher, iv)
-        sealed = aead.encrypt(random[_IV_END:], plaintext, associated_data)
-        return plaintext, sealed + random[KEY_SIZE:]
+        plaintext = random[:KEY_SIZE]
+        return plaintext, self._seal(random[KEY_SIZE:], plaintext, associated_data)
 
     def decrypt(self, ciphertext: bytes, associated_data: bytes = b"") -> bytes:
         """Open a ciphertext of any KES era; raise :class:`DecryptError` on any failure."""
@@ -91,7 +85,11 @@ class SecretKey:
 
     def _seal(self, random: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
         """``sealed || iv || nonce`` with the iv and nonce taken from ``random`` (28 bytes)."""
-        aead = self._aead(self.cipher, random[:IV_SIZE])
+        iv = random[:IV_SIZE]
+        if self.cipher is _AES256:  # MinIO's every request: _aead's AES case, without a call
+            aead: AESGCM | ChaCha20Poly1305 = AESGCM(self._prf.digest(iv))
+        else:
+            aead = self._aead(self.cipher, iv)
         return aead.encrypt(random[IV_SIZE:], plaintext, associated_data) + random
 
     def _aead(self, cipher: Cipher, iv: bytes) -> AESGCM | ChaCha20Poly1305:
